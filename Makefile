@@ -1,0 +1,54 @@
+# omnibench — every target works on a fresh clone: `make demo` and `make test` do their own set-up.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.omnibench-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONUNBUFFERED := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup demo test test-fast lab bench browser lint clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changed (idempotent, quick otherwise).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# Debian's Chromium for the JupyterLab browser test (no browser download; needs root/apt).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium install failed: the browser test will be skipped"; \
+	  else echo "no /usr/bin/chromium and no root: the browser test will be skipped"; fi; fi
+
+demo: setup
+	$(BIN)/omnibench run --config configs/demo.yaml --name demo
+
+test: setup browser
+	$(BIN)/python -m pytest -q --durations=15
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+lint: setup
+	$(BIN)/ruff check omnibench tests benchmarks
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,94 @@
+"""Label sets and aliases, read from the data cards' YAML front matter (one source of truth).
+
+Each card in ``data_cards/<name>.md`` starts with a YAML block holding ``labels`` (the canonical
+labels the dataset uses) and ``aliases`` (spelling -> canonical label).  Canonical labels are
+lower-case English words shared across datasets (``happy``, ``angry``, ``fear``, ...), so a model
+trained on one dataset can be scored on another; the union of all cards' aliases maps any known
+spelling ("Happiness", "fearful", "ANGER") to its canonical label.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+#: The seven DFEW classes, in DFEW's label order (1..7); SynthEmo and the default model use them.
+DFEW7: tuple[str, ...] = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
+
+
+def cards_dir() -> Path:
+    """Folder holding the data cards (``$OMNIBENCH_CARDS`` overrides the repository's ``data_cards/``)."""
+    env = os.environ.get("OMNIBENCH_CARDS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data_cards"
+
+
+def _front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, flags=re.S)
+    if not m:
+        raise ValueError(f"{path}: no YAML front matter (a block between two '---' lines at the top)")
+    data = yaml.safe_load(m.group(1)) or {}
+    for key in ("name", "labels"):
+        if key not in data:
+            raise ValueError(f"{path}: front matter lacks the required key {key!r}")
+    return data
+
+
+@functools.lru_cache(maxsize=None)
+def all_cards() -> dict[str, dict]:
+    """Every card's front matter, keyed by dataset name."""
+    folder = cards_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data cards folder {folder} not found; set OMNIBENCH_CARDS to the data_cards/ folder")
+    cards = {}
+    for path in sorted(folder.glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        card = _front_matter(path)
+        cards[card["name"]] = card
+    return cards
+
+
+def card(dataset: str) -> dict:
+    cards = all_cards()
+    if dataset not in cards:
+        raise KeyError(f"no data card for dataset {dataset!r}; known: {sorted(cards)} (folder {cards_dir()})")
+    return cards[dataset]
+
+
+def label_set(dataset: str = "synthemo") -> tuple[str, ...]:
+    """The canonical labels of ``dataset``, in the card's order."""
+    return tuple(card(dataset)["labels"])
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
+
+
+@functools.lru_cache(maxsize=None)
+def alias_table() -> dict[str, str]:
+    """Lower-cased spelling -> canonical label, over all cards (canonical labels map to themselves)."""
+    table: dict[str, str] = {}
+    for name, c in all_cards().items():
+        for label in c["labels"]:
+            table[_key(label)] = label
+        for alias, label in (c.get("aliases") or {}).items():
+            k = _key(alias)
+            if k in table and table[k] != label:
+                raise ValueError(f"data card {name}: alias {alias!r} -> {label!r} conflicts with {table[k]!r}")
+            table[k] = label
+    return table
+
+
+def normalize_label(text: str | None) -> str | None:
+    """Canonical label for a spelling ("Happiness", " happy ", "HAPPY" -> "happy"); None if unknown/empty."""
+    if text is None:
+        return None
+    k = _key(text)
+    if not k:
+        return None
+    return alias_table().get(k)
