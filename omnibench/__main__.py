@@ -1,0 +1,5 @@
+import sys
+
+from omnibench.cli import main
+
+sys.exit(main())
