@@ -1,0 +1,145 @@
+"""Evaluation: answer parsing, WAR/UAR known answers, bootstrap CIs, metrics.json schema and merging."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from omnibench.evaluate import (
+    EvalResult,
+    bootstrap_war_uar,
+    eval_table,
+    metrics,
+    read_predictions,
+    resolve_prediction,
+    update_metrics_json,
+    validate_eval_schema,
+)
+from omnibench.labels import DFEW7
+
+LABELS = DFEW7
+
+
+def test_resolve_prediction_statuses():
+    assert resolve_prediction("<think>smile</think><answer>happy</answer>", LABELS) == ("happy", "ok")
+    assert resolve_prediction("<answer> Happiness </answer>", LABELS) == ("happy", "alias")
+    assert resolve_prediction("<answer>contempt</answer>", LABELS) == (None, "out_of_set")
+    assert resolve_prediction("I think it is happy", LABELS) == (None, "unparseable")
+    assert resolve_prediction("<answer></answer>", LABELS) == (None, "unparseable")
+    assert resolve_prediction(None, LABELS) == (None, "unparseable")
+    # the last answer wins
+    assert resolve_prediction("<answer>sad</answer> <answer>angry</answer>", LABELS) == ("angry", "ok")
+
+
+def test_war_uar_known_answer():
+    # 4 happy (3 right), 2 sad (1 right), 2 angry (0 right) -> WAR 4/8, UAR (0.75+0.5+0)/3
+    gold = ["happy"] * 4 + ["sad"] * 2 + ["angry"] * 2
+    pred = ["happy", "happy", "happy", "sad", "sad", "happy", "sad", None]
+    m = metrics(gold, pred, LABELS, n_boot=200, seed=0)
+    assert m["war"] == pytest.approx(0.5)
+    assert m["uar"] == pytest.approx((0.75 + 0.5 + 0.0) / 3)
+    assert m["n"] == 8
+    assert m["per_class_recall"]["happy"] == pytest.approx(0.75)
+    assert m["per_class_recall"]["angry"] == 0.0
+    assert m["per_class_recall"]["fear"] is None  # absent from gold: not in UAR
+    assert m["unparseable"] == pytest.approx(1 / 8)
+    conf = np.array(m["confusion"])
+    assert conf.sum() == 8
+    assert conf[m["classes"].index("angry"), m["columns"].index("<none>")] == 1
+    assert conf[m["classes"].index("happy"), m["columns"].index("sad")] == 1
+    lo, hi = m["war_ci"]
+    assert 0 <= lo <= m["war"] <= hi <= 1
+
+
+def test_out_of_set_and_unparseable_counted_never_dropped():
+    gold = ["happy", "happy", "Sadness", "contempt", None]
+    pred = ["Happiness", "contempt", "sad", "happy", "happy"]
+    m = metrics(gold, pred, LABELS, n_boot=0)
+    # unlabelled clip left out (counted); the other four all kept
+    assert m["n"] == 4 and m["n_unlabelled"] == 1
+    assert m["n_alias"] == 1 and m["n_out_of_set"] == 1
+    assert m["n_gold_out_of_set"] == 1
+    # happy: 1/2 right, sad (alias gold) 1/1, contempt (gold outside the set): always wrong
+    assert m["war"] == pytest.approx(2 / 4)
+    assert m["uar"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert m["per_class_recall"]["contempt"] == 0.0
+    # statuses from completions
+    comps = ["<answer>happy</answer>", "no answer", "<answer>joy</answer>", "<answer>bored</answer>"]
+    res = [resolve_prediction(c, LABELS) for c in comps]
+    m2 = metrics(["happy"] * 4, [r[0] for r in res], LABELS, n_boot=0, status=[r[1] for r in res])
+    assert (m2["n_unparseable"], m2["n_out_of_set"], m2["n_alias"]) == (1, 1, 1)
+    assert m2["unparseable"] == pytest.approx(0.25)
+    assert m2["war"] == pytest.approx(0.5)
+
+
+def test_bootstrap_reproducible_and_seed_sensitive():
+    rng = np.random.default_rng(1)
+    gold = list(rng.choice(LABELS, 200))
+    pred = [g if rng.random() < 0.6 else rng.choice(LABELS) for g in gold]
+    a = metrics(gold, pred, LABELS, n_boot=500, seed=3)
+    b = metrics(gold, pred, LABELS, n_boot=500, seed=3)
+    c = metrics(gold, pred, LABELS, n_boot=500, seed=4)
+    assert a["war_ci"] == b["war_ci"] and a["uar_ci"] == b["uar_ci"]
+    assert a["war_ci"] != c["war_ci"]
+    for key in ("war", "uar"):
+        lo, hi = a[f"{key}_ci"]
+        assert lo < a[key] < hi and hi - lo < 0.2
+
+
+def test_bootstrap_ci_matches_normal_approximation():
+    # WAR of 1000 coin flips with p=0.7: the 95% CI half-width is about 1.96*sqrt(.21/1000) = 0.028
+    g = np.zeros(1000, dtype=np.int64)
+    correct = np.r_[np.ones(700, bool), np.zeros(300, bool)]
+    (lo, hi), _ = bootstrap_war_uar(g, correct, 1, n_boot=2000, seed=0)
+    assert (hi - lo) / 2 == pytest.approx(1.96 * np.sqrt(0.21 / 1000), rel=0.1)
+
+
+def _result(ck, split, mods="video,audio"):
+    gold = ["happy", "sad", "angry", "happy"]
+    pred = ["happy", "sad", None, "sad"]
+    r = EvalResult(ids=[f"c{i}" for i in range(4)], gold=gold, prediction=pred,
+                   completion=["<answer>happy</answer>", "<answer>sad</answer>", "??", "<answer>sad</answer>"],
+                   status=["ok", "ok", "unparseable", "ok"], labels=LABELS, modalities=mods, checkpoint=ck, split=split)
+    r.metrics = metrics(gold, pred, LABELS, n_boot=100, seed=0, status=r.status)
+    return r
+
+
+def test_metrics_json_schema_and_merge(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"timing": {"sft": 12.5}, "eval": {"base": {"test_id": {"keep": 1}}}}))
+    results = [_result(ck, sp) for ck in ("base", "cold_start", "label_sft", "grpo") for sp in ("test_id", "test_ood")]
+    results.append(_result("grpo", "test_id", mods="video"))
+    table = eval_table(results)
+    validate_eval_schema(table)
+    assert set(table["eval"]) == {"base", "cold_start", "label_sft", "grpo"}
+    assert set(table["eval"]["grpo"]) == {"test_id", "test_ood"}
+    assert "grpo/video" in table["eval_modalities"]
+    cell = table["eval"]["grpo"]["test_id"]
+    assert cell["war"] == pytest.approx(0.5) and cell["n"] == 4 and cell["unparseable"] == pytest.approx(0.25)
+    merged = update_metrics_json(path, table)
+    on_disk = json.loads(path.read_text())
+    assert on_disk == merged
+    assert on_disk["timing"] == {"sft": 12.5}  # other keys survive
+    validate_eval_schema(on_disk)  # the stale cell was replaced by a full one
+    # a second merge adds without losing
+    update_metrics_json(path, {"attribution": {"validation": {"video": {"n": 3, "share_ok": 1.0}}}})
+    again = json.loads(path.read_text())
+    assert again["eval"] == on_disk["eval"] and again["timing"] == {"sft": 12.5} and "attribution" in again
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match="keys"):
+        validate_eval_schema({"eval": {"base": {"test_id": {"war": 0.5}}}})
+
+
+def test_predictions_jsonl_roundtrip(tmp_path):
+    r = _result("grpo", "test_id")
+    path = r.write_predictions(tmp_path / "pred.jsonl")
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(lines) == 4
+    assert set(lines[0]) >= {"id", "gold", "prediction", "completion", "parsed", "modalities", "checkpoint"}
+    assert lines[2]["parsed"] is False and lines[2]["prediction"] is None
+    back = read_predictions(path, LABELS, n_boot=100, seed=0)
+    assert back.summary() == r.summary()
+    df = back.to_frame()
+    assert list(df["correct"]) == [True, True, False, False]
