@@ -1,0 +1,319 @@
+"""The run's summary page, ``runs/<name>/report.html``, and the text table printed at the end of a run.
+
+The page reads only the run folder: ``metrics.json`` (the R1-Omni-shaped WAR/UAR table with CIs,
+single-modality evaluation, the attribution validation and faithfulness summary, training summary,
+timing), ``state.json`` (stage status), ``figures/*.png`` (key figures embedded as base64 so the page
+stands alone; the rest linked) and the executed notebooks, which it renders to HTML with nbconvert
+and links.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+CHECKPOINTS = ("base", "cold_start", "label_sft", "grpo")
+CHECKPOINT_TITLES = {
+    "base": "base model",
+    "cold_start": "cold-start SFT (explained)",
+    "label_sft": "label-only SFT",
+    "grpo": "cold-start SFT + GRPO",
+}
+SPLITS = ("test_id", "test_ood")
+SPLIT_TITLES = {"test_id": "in-distribution (test_id)", "test_ood": "out-of-distribution (test_ood)"}
+
+#: Figures shown first (embedded), by file stem; any other figure follows, linked.
+KEY_FIGURES = (
+    "evaluate_table",
+    "evaluate_confusion_grpo",
+    "evaluate_single_modality",
+    "attribution_shares_by_condition",
+    "attribution_shares_by_class",
+    "attribution_validation",
+    "attribution_perceptual_score",
+    "attribution_faithfulness",
+    "grpo_rewards",
+    "cold_start_loss",
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}"
+
+
+def _ci(ci) -> str:
+    if not ci or len(ci) != 2 or ci[0] is None:
+        return ""
+    return f"[{100 * float(ci[0]):.1f}, {100 * float(ci[1]):.1f}]"
+
+
+def table_rows(metrics: Mapping) -> list[dict]:
+    """One row per checkpoint present in ``metrics['eval']`` (table order first, then any other)."""
+    ev = metrics.get("eval") or {}
+    names = [c for c in CHECKPOINTS if c in ev] + [c for c in ev if c not in CHECKPOINTS]
+    rows = []
+    for c in names:
+        cells = ev.get(c) or {}
+        if not isinstance(cells, Mapping):
+            continue
+        rows.append({"checkpoint": c, **{s: cells.get(s) for s in _splits(metrics)}})
+    return rows
+
+
+def _splits(metrics: Mapping) -> list[str]:
+    ev = metrics.get("eval") or {}
+    seen = [s for s in SPLITS]
+    for cells in ev.values():
+        if isinstance(cells, Mapping):
+            seen += [s for s in cells if s not in seen and isinstance(cells[s], Mapping) and "war" in cells[s]]
+    return [s for s in seen if any(isinstance(c, Mapping) and s in c for c in ev.values())]
+
+
+def format_table(metrics: Mapping) -> str:
+    """Plain-text WAR/UAR table (percent, 95% CI) over checkpoints x splits, for the terminal."""
+    rows = table_rows(metrics)
+    if not rows:
+        return "(no evaluation results in metrics.json)"
+    splits = _splits(metrics)
+    header = ["checkpoint"] + [f"{s} {m}" for s in splits for m in ("WAR", "UAR")]
+    body = []
+    for r in rows:
+        line = [r["checkpoint"]]
+        for s in splits:
+            cell = r.get(s) or {}
+            for m in ("war", "uar"):
+                line.append(f"{_pct(cell.get(m))} {_ci(cell.get(m + '_ci'))}".strip() if cell else "-")
+        body.append(line)
+    widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
+    fmt = lambda xs: "  ".join(str(x).ljust(w) for x, w in zip(xs, widths))  # noqa: E731
+    lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
+    lines.append("WAR/UAR in %, [95% bootstrap CI]; n per split: "
+                 + ", ".join(f"{s}={_first_n(rows, s)}" for s in splits))
+    return "\n".join(lines)
+
+
+def _first_n(rows, split):
+    for r in rows:
+        if r.get(split) and "n" in r[split]:
+            return r[split]["n"]
+    return "?"
+
+
+def _html_eval_table(metrics: Mapping) -> str:
+    rows = table_rows(metrics)
+    if not rows:
+        return "<p class='missing'>No evaluation results yet (stage <code>evaluate</code>).</p>"
+    splits = _splits(metrics)
+    head1 = "<tr><th rowspan=2>checkpoint</th>" + "".join(
+        f"<th colspan=4>{html.escape(SPLIT_TITLES.get(s, s))}</th>" for s in splits) + "</tr>"
+    head2 = "<tr>" + "<th>WAR</th><th>UAR</th><th>n</th><th>unparseable</th>" * len(splits) + "</tr>"
+    body = []
+    for r in rows:
+        tds = [f"<td class='name'>{html.escape(CHECKPOINT_TITLES.get(r['checkpoint'], r['checkpoint']))}</td>"]
+        for s in splits:
+            c = r.get(s)
+            if not c:
+                tds.append("<td colspan=4 class='missing'>-</td>")
+                continue
+            tds.append(f"<td><b>{_pct(c.get('war'))}</b> <small>{_ci(c.get('war_ci'))}</small></td>")
+            tds.append(f"<td><b>{_pct(c.get('uar'))}</b> <small>{_ci(c.get('uar_ci'))}</small></td>")
+            tds.append(f"<td>{c.get('n', '-')}</td><td>{_pct(c.get('unparseable'))}%</td>")
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    return ("<table class='eval'>" + head1 + head2 + "".join(body) + "</table>"
+            "<p class='note'>WAR = accuracy, UAR = mean per-class recall, in %, with seeded bootstrap 95% CIs; "
+            "unparseable answers count as wrong.</p>")
+
+
+def _html_kv_table(d: Mapping, title: str) -> str:
+    """A nested mapping as a two-column table (keys joined with ' / ')."""
+    flat = []
+
+    def walk(prefix, x):
+        if isinstance(x, Mapping):
+            for k, v in x.items():
+                walk(prefix + [str(k)], v)
+        else:
+            flat.append((" / ".join(prefix), x))
+
+    walk([], d)
+    if not flat:
+        return ""
+    rows = "".join(f"<tr><td class='name'>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in flat)
+    return f"<h3>{html.escape(title)}</h3><table class='kv'>{rows}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
+        return "[" + ", ".join(_fmt(float(x)) if isinstance(x, float) else str(x) for x in v) + "]"
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebooks and figures
+# --------------------------------------------------------------------------------------------------
+
+
+def render_notebook(ipynb: str | os.PathLike) -> Path:
+    """Render an executed notebook to HTML next to it (nbconvert, lab template) and return the path."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    ipynb = Path(ipynb)
+    nb = nbformat.read(ipynb, as_version=4)
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb)
+    out = ipynb.with_suffix(".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def _figure_stems(figures: Path) -> list[str]:
+    stems = sorted(p.stem for p in figures.glob("*.png")) if figures.is_dir() else []
+    key = [k for k in KEY_FIGURES if k in stems]
+    return key + [s for s in stems if s not in key]
+
+
+def _img_b64(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
+h1{margin-bottom:.1em} .sub{color:#666;margin-top:0}
+table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f3f3f3} td.name{text-align:left} small{color:#666} .missing{color:#999}
+.note{color:#666;font-size:.9em} .ok{color:#1a7f37} .failed{color:#cf222e;font-weight:bold}
+.figs{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;max-width:540px} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555;text-align:center}
+"""
+
+
+def build_report(
+    run_dir: str | os.PathLike,
+    stages: Sequence | None = None,
+    render_notebooks: bool = True,
+    embed_all: bool = False,
+) -> Path:
+    """Write ``run_dir/report.html`` from the run folder and return its path.
+
+    Args:
+        run_dir: the run folder.
+        stages: the pipeline's stages (default ``omnibench.pipeline.STAGES``), for the status table
+            and the notebook links.
+        render_notebooks: render each executed notebook to HTML (nbconvert) and link it.
+        embed_all: embed every figure (default: the key figures; the rest are linked).
+    """
+    from omnibench.pipeline import STAGES, RunFolder
+
+    run = RunFolder(run_dir, create=False)
+    stages = STAGES if stages is None else stages
+    metrics = run.read_metrics()
+    state = run.read_state()
+    params = run.read_params()
+
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>omnibench run {html.escape(run.name)}</title>"
+             f"<style>{_CSS}</style></head><body>"]
+    parts.append(f"<h1>omnibench run <code>{html.escape(run.name)}</code></h1>")
+    cfg = params.get("config", "")
+    parts.append(f"<p class='sub'>built {_dt.datetime.now():%Y-%m-%d %H:%M} &middot; recipe "
+                 f"<code>{html.escape(str(cfg))}</code>"
+                 + (f" &middot; overrides <code>{html.escape(' '.join(params.get('overrides') or []))}</code>"
+                    if params.get("overrides") else "") + "</p>")
+
+    # stage status + notebook links
+    timing = metrics.get("timing") or {}
+    rows = []
+    for st in stages:
+        info = state.get(st.name)
+        nb = run.notebooks / st.notebook
+        link = "-"
+        if nb.is_file():
+            target = nb
+            if render_notebooks:
+                try:
+                    target = render_notebook(nb)
+                except Exception as e:  # a broken rendering must not lose the report
+                    target = nb
+                    info = {**(info or {}), "render_error": f"{type(e).__name__}: {e}"}
+            link = f"<a href='{html.escape(os.path.relpath(target, run.path))}'>{html.escape(st.notebook)}</a>"
+        if info is None:
+            status = "<span class='missing'>not run</span>"
+        elif info.get("status") == "ok":
+            status = "<span class='ok'>ok</span>"
+        else:
+            status = f"<span class='failed'>{html.escape(str(info.get('status')))}</span> " \
+                     f"<small>{html.escape(str(info.get('error', '')))}</small>"
+        secs = timing.get(st.name, (info or {}).get("seconds"))
+        rows.append(f"<tr><td class='name'>{html.escape(st.name)}</td><td class='name'>{link}</td>"
+                    f"<td class='name'>{status}</td><td>{'-' if secs is None else f'{float(secs):.1f} s'}</td></tr>")
+    total = timing.get("total")
+    parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>executed notebook</th><th>status</th><th>time</th></tr>"
+                 + "".join(rows)
+                 + (f"<tr><td class='name' colspan=3><b>total</b></td><td><b>{float(total):.1f} s</b></td></tr>"
+                    if total is not None else "")
+                 + "</table>")
+
+    parts.append("<h2>Emotion recognition (R1-Omni table)</h2>" + _html_eval_table(metrics))
+    for key, title in (("eval_modalities", "Single-modality evaluation"),):
+        if metrics.get(key):
+            parts.append(_html_kv_table(metrics[key], title))
+
+    att = metrics.get("attribution") or {}
+    parts.append("<h2>Measured modality attribution</h2>")
+    if att:
+        val = att.get("validation") or {}
+        if val:
+            parts.append("<p>Validation on SynthEmo: among correctly classified, non-neutral clips whose emotion is "
+                         "carried by one modality only, the fraction whose informative modality gets a Shapley share "
+                         "above 0.5 (<code>share_ok</code>).</p><table><tr><th>condition</th><th>n</th><th>share_ok</th></tr>"
+                         + "".join(f"<tr><td class='name'>{html.escape(str(k))}</td><td>{v.get('n', '-')}</td>"
+                                   f"<td>{_pct(v.get('share_ok'))}%</td></tr>" for k, v in val.items()
+                                   if isinstance(v, Mapping))
+                         + "</table>")
+        fa = att.get("faithfulness") or {}
+        if fa:
+            parts.append(f"<p>Faithfulness of the stated reasoning to the measured attribution: agreement on the "
+                         f"dominant modality <b>{_pct(fa.get('agreement'))}%</b>, correlation of stated and measured "
+                         f"video shares <b>{_fmt(fa.get('correlation'))}</b>.</p>")
+        rest = {k: v for k, v in att.items() if k not in ("validation", "faithfulness")}
+        if rest:
+            parts.append(_html_kv_table(rest, "More attribution figures"))
+    else:
+        parts.append("<p class='missing'>No attribution results yet (stage <code>attribution</code>).</p>")
+
+    if metrics.get("training"):
+        parts.append(_html_kv_table(metrics["training"], "Training summary"))
+
+    stems = _figure_stems(run.figures)
+    if stems:
+        key = [s for s in stems if s in KEY_FIGURES or embed_all]
+        rest = [s for s in stems if s not in key]
+        parts.append("<h2>Figures</h2><div class='figs'>")
+        for s in key:
+            parts.append(f"<figure><img alt='{html.escape(s)}' src='{_img_b64(run.figures / (s + '.png'))}'>"
+                         f"<figcaption>{html.escape(s)}</figcaption></figure>")
+        for s in rest:
+            rel = f"figures/{s}.png"
+            parts.append(f"<figure><a href='{html.escape(rel)}'><img alt='{html.escape(s)}' src='{html.escape(rel)}' "
+                         f"loading='lazy'></a><figcaption>{html.escape(s)}</figcaption></figure>")
+        parts.append("</div>")
+
+    parts.append("<h2>Raw metrics.json</h2><pre>" + html.escape(json.dumps(metrics, indent=1)) + "</pre>")
+    parts.append("</body></html>")
+    out = run.report_path
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,198 @@
+"""Pipeline mechanics on tiny stand-in notebooks: parameters, params.yaml, --from, failures, report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from omnibench import pipeline
+from omnibench.pipeline import PipelineError, RunFolder, Stage, run_pipeline
+from omnibench.report import build_report, format_table
+
+STAGES = (
+    Stage("make", "01_make.ipynb", ("made.txt",)),
+    Stage("use", "02_use.ipynb", ("used.txt",)),
+    Stage("last", "03_last.ipynb", ()),
+)
+
+
+def _nb(params_src: str, *cells: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    p = nbformat.v4.new_code_cell(params_src)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p] + [nbformat.v4.new_code_cell(c) for c in cells]
+    return nb
+
+
+@pytest.fixture
+def nbdir(tmp_path: Path) -> Path:
+    d = tmp_path / "nbs"
+    d.mkdir()
+    nbformat.write(_nb(
+        'run_dir = "../runs/x"  # run folder\nseed = 0  # seed\nword = "hi"  # text to write',
+        "from omnibench.pipeline import open_run\nrun = open_run(run_dir)",
+        "(run / 'made.txt').write_text(f'{word} {seed} {time.time()}') if (time := __import__('time')) else None",
+    ), d / "01_make.ipynb")
+    nbformat.write(_nb(
+        'run_dir = "../runs/x"  # run folder\nseed = 0  # seed\nrepeat = 2  # times',
+        "from omnibench.pipeline import open_run\nrun = open_run(run_dir)\nrun.require('made.txt')",
+        "text = (run / 'made.txt').read_text()",
+        "(run / 'used.txt').write_text(text * repeat)",
+        "run.update_metrics('eval', {'grpo': {'test_id': {'war': 0.5, 'uar': 0.25, 'war_ci': [0.4, 0.6], "
+        "'uar_ci': [0.2, 0.3], 'n': 10, 'unparseable': 0.0}}})",
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\nax.plot([0, 1])\nrun.savefig(fig, 'evaluate_table')",
+    ), d / "02_use.ipynb")
+    nbformat.write(_nb(
+        'run_dir = "../runs/x"  # run folder\nfail = False  # raise on purpose',
+        "x = 1",
+        "if fail:\n    raise ValueError('deliberate failure for the test')",
+        "from omnibench.pipeline import open_run\nopen_run(run_dir).update_metrics('attribution', {'faithfulness': "
+        "{'agreement': 0.75, 'correlation': 0.5}})",
+    ), d / "03_last.ipynb")
+    return d
+
+
+def _recipe(tmp_path: Path, **sections) -> Path:
+    recipe = {"seed": 3, "make": {"word": "hello"}, "use": {"repeat": 3}, "last": {"fail": False}}
+    for k, v in sections.items():
+        recipe[k] = v
+    p = tmp_path / "recipe.yaml"
+    p.write_text(yaml.safe_dump(recipe))
+    return p
+
+
+def _run(tmp_path, nbdir, **kw):
+    kw.setdefault("overrides", None)
+    config = kw.pop("config", None) or _recipe(tmp_path)
+    return run_pipeline(config, "r1", runs_dir=tmp_path / "runs",
+                        stages=STAGES, nb_dir=nbdir, quiet=True, **kw)
+
+
+@pytest.mark.slow
+def test_full_run_params_metrics_report_and_from(tmp_path, nbdir):
+    run = _run(tmp_path, nbdir, overrides=["use.repeat=2"])
+    # executed notebooks, outputs, parameters passed (shared seed + section + override)
+    for st in STAGES:
+        assert (run.notebooks / st.notebook).is_file()
+        assert (run.notebooks / st.notebook).with_suffix(".html").is_file()
+    made = (run / "made.txt").read_text()
+    assert made.startswith("hello 3 ")
+    assert (run / "used.txt").read_text() == made * 2
+    params = yaml.safe_load(run.params_path.read_text())
+    assert params["stages"]["make"] == {"run_dir": str(run.path), "seed": 3, "word": "hello"}
+    assert params["stages"]["use"]["repeat"] == 2 and params["stages"]["last"] == {"run_dir": str(run.path), "fail": False}
+    assert params["overrides"] == ["use.repeat=2"]
+    metrics = json.loads(run.metrics_path.read_text())
+    assert set(metrics) >= {"eval", "attribution", "timing"}
+    assert set(metrics["timing"]) == {"make", "use", "last", "total"}
+    assert all(v > 0 for v in metrics["timing"].values())
+    assert metrics["attribution"]["faithfulness"]["agreement"] == 0.75
+    html = run.report_path.read_text()
+    assert "50.0" in html and "[40.0, 60.0]" in html  # WAR and its CI, in %
+    assert "data:image/png;base64," in html  # key figure embedded
+    assert "notebooks/02_use.html" in html
+    assert "50.0 [40.0, 60.0]" in format_table(metrics)
+
+    # --from use: the first stage is not re-executed (its output is untouched), later ones are
+    time.sleep(0.05)
+    before = (run / "made.txt").stat().st_mtime_ns
+    used_before = (run / "used.txt").stat().st_mtime_ns
+    run2 = _run(tmp_path, nbdir, from_stage="02_use", overrides=["use.repeat=1"])
+    assert (run2 / "made.txt").stat().st_mtime_ns == before
+    assert (run2 / "used.txt").stat().st_mtime_ns != used_before
+    assert (run2 / "used.txt").read_text() == made
+    params2 = yaml.safe_load(run2.params_path.read_text())
+    assert params2["stages"]["use"]["repeat"] == 1
+    assert params2["stages"]["make"] == params["stages"]["make"]  # reused stage keeps its parameters
+    assert set(json.loads(run2.metrics_path.read_text())["timing"]) == {"make", "use", "last", "total"}
+
+
+@pytest.mark.slow
+def test_failing_notebook_names_notebook_and_cell_and_keeps_earlier_outputs(tmp_path, nbdir):
+    with pytest.raises(PipelineError) as ei:
+        _run(tmp_path, nbdir, config=_recipe(tmp_path, last={"fail": True}))
+    msg = str(ei.value)
+    out_nb = tmp_path / "runs" / "r1" / "notebooks" / "03_last.ipynb"
+    assert str(out_nb.resolve()) in msg
+    assert "ValueError: deliberate failure for the test" in msg
+    assert "cell 4 (In [4])" in msg and "raise ValueError" in msg  # parameters + injected cells come first
+    assert "--from last" in msg
+    run = RunFolder(tmp_path / "runs" / "r1", create=False)
+    assert (run / "made.txt").is_file() and (run / "used.txt").is_file()  # nothing earlier lost
+    state = run.read_state()
+    assert state["make"]["status"] == "ok" and state["last"]["status"] == "failed"
+    nb = nbformat.read(out_nb, as_version=4)  # the executed notebook holds the traceback
+    assert any(o.get("ename") == "ValueError" for c in nb.cells for o in c.get("outputs", []))
+    assert "failed" in run.report_path.read_text()  # report rebuilt with the failure shown
+
+    # resume from the failed stage once fixed: earlier stages are not re-run
+    mtime = (run / "made.txt").stat().st_mtime_ns
+    _run(tmp_path, nbdir, from_stage="last")
+    assert (run / "made.txt").stat().st_mtime_ns == mtime
+    assert run.read_state()["last"]["status"] == "ok"
+
+
+def test_from_without_earlier_outputs_is_a_clear_error(tmp_path, nbdir):
+    with pytest.raises(PipelineError, match=r"(?s)cannot start from 'use'.*made\.txt.*01_make\.ipynb"):
+        _run(tmp_path, nbdir, from_stage="use")
+
+
+@pytest.mark.parametrize(
+    "sections, pattern",
+    [
+        ({"make": {"wrod": "x"}}, r"section 'make': \['wrod'\] not among the parameters of 01_make.ipynb"),
+        ({"sed": 1}, r"\['sed'\] are not parameters of any notebook"),
+        ({"run_dir": "/tmp/x"}, r"recipe sets run_dir"),
+        ({"use": [1, 2]}, r"section 'use' must be a mapping"),
+    ],
+)
+def test_recipe_errors(tmp_path, nbdir, sections, pattern):
+    with pytest.raises(PipelineError, match=pattern):
+        _run(tmp_path, nbdir, config=_recipe(tmp_path, **sections))
+
+
+def test_unknown_stage_and_bad_override(tmp_path, nbdir):
+    with pytest.raises(PipelineError, match="unknown stage 'nope'"):
+        _run(tmp_path, nbdir, from_stage="nope")
+    with pytest.raises(PipelineError, match="expected KEY=VALUE"):
+        _run(tmp_path, nbdir, overrides=["use.repeat"])
+    with pytest.raises(PipelineError, match="recipe .* not found"):
+        _run(tmp_path, nbdir, config=tmp_path / "missing.yaml")
+
+
+def test_find_stage_accepts_name_stem_and_number():
+    assert pipeline.find_stage("grpo") == 2
+    assert pipeline.find_stage("03_grpo") == 2
+    assert pipeline.find_stage("03_grpo.ipynb") == 2
+    assert pipeline.find_stage("3") == 2
+
+
+def test_run_folder_metrics_merge_and_require(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.update_metrics("eval", {"base": {"test_id": {"war": 0.1}}})
+    run.update_metrics("eval", {"grpo": {"test_id": {"war": 0.9}}})
+    import numpy as np
+
+    run.update_metrics("timing", {"data": np.float32(1.5)})
+    m = run.read_metrics()
+    assert set(m["eval"]) == {"base", "grpo"} and m["timing"]["data"] == 1.5
+    with pytest.raises(FileNotFoundError, match=r"checkpoints/grpo \(made by 03_grpo.ipynb\)"):
+        run.require("checkpoints/grpo")
+    assert build_report(run.path, render_notebooks=False).is_file()
+
+
+def test_cli_run_returns_1_with_message(tmp_path, nbdir, capsys, monkeypatch):
+    import argparse
+
+    monkeypatch.setenv("OMNIBENCH_NOTEBOOKS", str(nbdir))
+    parser = pipeline.add_run_args(argparse.ArgumentParser())
+    args = parser.parse_args(["--config", str(tmp_path / "nope.yaml"), "--name", "x", "--runs-dir", str(tmp_path)])
+    assert pipeline.cli_run(args) == 1
+    assert "nope.yaml not found" in capsys.readouterr().err
