@@ -1,0 +1,212 @@
+"""Attribution: exact Shapley properties, shares, value functions, cue lexicon, faithfulness, result I/O,
+and (with the tiny model) that every removal strategy really removes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from omnibench.attribution import (
+    AttributionResult,
+    bootstrap_mean_ci,
+    coalitions,
+    cue_counts,
+    derangement,
+    dominant,
+    dominant_agreement,
+    exact_shapley,
+    faithfulness,
+    perceptual_from_correct,
+    shapley_matrix,
+    shares,
+    stated_shares,
+    values_from_scores,
+)
+
+LEX = {"video": ["smile", "raised brows", "brows", "mouth"], "audio": ["pitch", "high pitch", "loud voice"]}
+
+
+# ------------------------------------------------------------------------------ exact Shapley
+
+
+def _counting(fn):
+    calls = []
+
+    def v(s):
+        calls.append(s)
+        return fn(s)
+
+    return v, calls
+
+
+def test_shapley_efficiency_and_single_evaluation_random_games():
+    rng = np.random.default_rng(0)
+    for n in (2, 3):
+        players = ["video", "audio", "text"][:n]
+        for _ in range(20):
+            table = {s: rng.normal() for s in coalitions(players)}
+            v, calls = _counting(lambda s: table[s])
+            phi = exact_shapley(v, players)
+            assert len(calls) == 2**n and len(set(calls)) == 2**n  # each coalition exactly once
+            assert sum(phi.values()) == pytest.approx(table[frozenset(players)] - table[frozenset()], abs=1e-9)
+
+
+def test_shapley_symmetry_dummy_and_known_values():
+    # symmetric players get equal values; a dummy gets 0
+    v = lambda s: float(("video" in s) + ("audio" in s)) ** 2  # noqa: E731
+    phi = exact_shapley(v, ["video", "audio", "text"])
+    assert phi["video"] == pytest.approx(phi["audio"]) and phi["text"] == pytest.approx(0.0, abs=1e-12)
+    assert phi["video"] == pytest.approx(2.0)  # (1 + 3) / 2
+    # additive game: phi = own contribution
+    w = {"video": 0.7, "audio": -0.2, "text": 0.05}
+    phi = exact_shapley(lambda s: sum(w[p] for p in s), list(w))
+    for p in w:
+        assert phi[p] == pytest.approx(w[p], abs=1e-12)
+    # 2-player hand computation: v(∅)=0, v(V)=.6, v(A)=.1, v(VA)=.9 -> phi_V = (.6 + .8)/2, phi_A = (.1 + .3)/2
+    t = {frozenset(): 0, frozenset({"video"}): 0.6, frozenset({"audio"}): 0.1, frozenset({"video", "audio"}): 0.9}
+    phi = exact_shapley(t.__getitem__, ["video", "audio"])
+    assert phi == pytest.approx({"video": 0.7, "audio": 0.2})
+    # 3-player glove game: {a} owns left, {b, c} right gloves -> (2/3, 1/6, 1/6)
+    glove = lambda s: float("a" in s and ("b" in s or "c" in s))  # noqa: E731
+    assert exact_shapley(glove, "abc") == pytest.approx({"a": 2 / 3, "b": 1 / 6, "c": 1 / 6})
+
+
+def test_shapley_matrix_matches_scalar_and_rejects_bad_shapes():
+    rng = np.random.default_rng(1)
+    vals = rng.normal(size=(50, 8))
+    phi = shapley_matrix(vals, 3)
+    players = ["video", "audio", "text"]
+    for i in range(5):
+        table = dict(zip(coalitions(players), vals[i]))
+        ref = exact_shapley(table.__getitem__, players)
+        assert phi[i] == pytest.approx([ref[p] for p in players], abs=1e-12)
+    np.testing.assert_allclose(phi.sum(axis=1), vals[:, -1] - vals[:, 0], atol=1e-9)
+    with pytest.raises(ValueError):
+        shapley_matrix(vals, 2)
+    with pytest.raises(ValueError):
+        exact_shapley(lambda s: 0.0, ["a", "a"])
+
+
+def test_shares_definition_and_zero_sum():
+    s = shares(np.array([[0.6, 0.2], [0.3, -0.1], [0.0, 0.0], [-0.2, -0.2]]))
+    assert s[0] == pytest.approx([0.75, 0.25])
+    assert s[1] == pytest.approx([0.75, -0.25])  # negative contribution keeps its sign
+    assert np.isnan(s[2]).all()  # no player matters: undefined
+    assert s[3] == pytest.approx([-0.5, -0.5])
+    assert dominant(np.array([[0.6, 0.2], [0.1, 0.1], [np.nan, 0.1], [-0.1, 0.0]])) == ["video", None, None, "audio"]
+
+
+def test_values_from_scores():
+    scores = np.log(np.array([[0.2, 0.6, 0.2], [0.5, 0.25, 0.25]])) + np.array([[-3.0], [5.0]])  # shifted
+    v = values_from_scores(scores, np.array([1, -1]), "prob")
+    assert v[0] == pytest.approx(0.6) and np.isnan(v[1])
+    assert values_from_scores(scores, np.array([0, 0]), "logprob") == pytest.approx(scores[:, 0])
+    with pytest.raises(ValueError):
+        values_from_scores(scores, np.array([0, 0]), "accuracy")
+
+
+# ------------------------------------------------------------------------------ bootstrap, perceptual
+
+
+def test_bootstrap_mean_ci_reproducible():
+    x = np.r_[np.random.default_rng(0).normal(0.3, 0.1, 100), np.nan]
+    a, b = bootstrap_mean_ci(x, 500, seed=1), bootstrap_mean_ci(x, 500, seed=1)
+    assert a == b and a[1] < a[0] < a[2]
+    assert bootstrap_mean_ci(x, 500, seed=2) != a
+    assert np.isnan(bootstrap_mean_ci(np.array([np.nan]))[0])
+
+
+def test_perceptual_from_correct():
+    correct = np.array([1, 1, 1, 1, 0, 1, 1, 1], bool)
+    perm = np.array([[0, 1, 0, 1, 0, 1, 0, 1], [0, 0, 0, 1, 0, 1, 0, 1]], bool)
+    r = perceptual_from_correct(correct, perm, n_boot=300, seed=0)
+    assert r["acc"] == pytest.approx(7 / 8)
+    assert r["acc_perm"] == pytest.approx((4 / 8 + 3 / 8) / 2)
+    assert r["drop"] == pytest.approx(r["acc"] - r["acc_perm"])
+    assert r["drop_ci"][0] <= r["drop"] <= r["drop_ci"][1]
+    assert r["normalized"] == pytest.approx(r["drop"] / r["acc"])
+    assert r == perceptual_from_correct(correct, perm, n_boot=300, seed=0)
+    p = derangement(10, np.random.default_rng(0))
+    assert sorted(p) == list(range(10)) and not (p == np.arange(10)).any()
+
+
+# ------------------------------------------------------------------------------ reasoning cues
+
+
+def test_cue_counts_and_stated_shares():
+    text = "<think>A wide smile and raised brows; high pitch.</think><answer>happy</answer>"
+    assert cue_counts(text, LEX) == {"video": 2, "audio": 1}  # "raised brows" once, not also "brows"
+    assert cue_counts("<think>SMILE, smiles</think>", LEX) == {"video": 1, "audio": 0}  # whole words only
+    assert cue_counts("no tags: loud   voice <answer>pitch</answer>", LEX) == {"video": 0, "audio": 1}
+    s, nv, na = stated_shares([text, "<think>nothing</think>", "<think>pitch pitch mouth</think>"], LEX)
+    assert s[0] == pytest.approx(2 / 3) and np.isnan(s[1]) and s[2] == pytest.approx(1 / 3)
+    assert list(nv) == [2, 0, 1] and list(na) == [1, 0, 2]
+
+
+def test_faithfulness_agreement_and_correlation():
+    stated = np.array([0.9, 0.8, 0.1, 0.2, np.nan, 0.5])
+    phi = np.array([[0.5, 0.1], [0.1, 0.4], [0.0, 0.3], [0.1, 0.5], [0.3, 0.1], [0.2, 0.1]])
+    f = faithfulness(stated, phi)
+    # defined for rows 0-3 (row 4 no cue, row 5 stated tie): agree on 0, 2, 3
+    assert f["n_agreement"] == 4 and f["agreement"] == pytest.approx(0.75)
+    sv = shares(phi)[:, 0]
+    ok = ~np.isnan(stated)
+    assert f["correlation"] == pytest.approx(np.corrcoef(stated[ok], sv[ok])[0, 1])
+    assert f["n_no_cue"] == 1
+
+
+# ------------------------------------------------------------------------------ result object
+
+
+def _toy_result(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    cond = list(rng.choice(["both", "video", "audio"], n))
+    gold = list(rng.choice(["happy", "sad", "neutral"], n))
+    pred = [g if rng.random() < 0.8 else "angry" for g in gold]
+    vals = rng.uniform(0, 1, size=(n, 4))
+    vals[:, 0] = 0.1
+    for i, c in enumerate(cond):  # informative modality drives the value
+        if c == "video":
+            vals[i] = [0.1, 0.9, 0.15, 0.95]
+        elif c == "audio":
+            vals[i] = [0.1, 0.12, 0.8, 0.85]
+    vals[0] = 0.5  # a clip where nothing matters
+    phi = shapley_matrix(vals, 2)
+    return AttributionResult(ids=[f"c{i}" for i in range(n)], gold=gold, prediction=pred, target=pred, condition=cond,
+                             players=("video", "audio"), values=vals, phi=phi, share=shares(phi))
+
+
+def test_result_summaries_validation_and_roundtrip(tmp_path):
+    res = _toy_result()
+    df = res.to_frame()
+    assert len(df) == len(res) and {"v_none", "v_video", "v_audio", "v_video+audio", "phi_video", "share_audio",
+                                    "dominant"} <= set(df.columns)
+    val = res.validation()
+    cond, gold, corr = np.array(res.condition), np.array(res.gold), res.correct
+    for mod in ("video", "audio"):
+        sel = (cond == mod) & (gold != "neutral") & corr
+        assert val[mod]["n"] == sel.sum() > 0
+        # informative modality dominates by construction, except clip 0 (nothing matters: NaN share = not ok)
+        assert val[mod]["share_ok"] == pytest.approx(1.0 - sel[0] / sel.sum())
+    bc = res.by_condition(n_boot=200)
+    row = bc.set_index("group").loc["video"]
+    assert row["share_video"] > 0.8 and row["share_video_lo"] <= row["share_video"] <= row["share_video_hi"]
+    assert bc["n_undefined"].sum() == 1
+    assert set(res.by_class(n_boot=50)["group"]) == set(res.gold)
+    res.with_reasoning([("<think>smile</think>" if c == "video" else "<think>pitch</think>") + "<answer>x</answer>"
+                        for c in res.condition], LEX)
+    f = res.faithfulness()
+    assert f["agreement"] > 0.6
+    summ = res.summary(n_boot=50)
+    assert set(summ["validation"]["video"]) == {"n", "share_ok"}
+    assert set(summ["faithfulness"]) == {"agreement", "correlation"}
+    path = res.save(tmp_path / "attribution.jsonl")
+    back = AttributionResult.load(path)
+    assert back.ids == res.ids and back.players == res.players and back.condition == res.condition
+    np.testing.assert_allclose(back.values, res.values)
+    np.testing.assert_allclose(back.share, res.share)  # NaN rows survive as NaN
+    np.testing.assert_allclose(back.stated_video_share, res.stated_video_share)
+    assert back.validation() == res.validation()
+    assert dominant_agreement(res, back)["agreement"] == 1.0
