@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import fixtures_layouts as fx  # tests/ is on sys.path under pytest (rootdir conftest, no __init__)
 import numpy as np
 import pytest
 
@@ -14,7 +15,6 @@ from omnibench import labels
 from omnibench.data import indexers as ix
 from omnibench.data.indexers import DatasetLayoutError, LabelCodeError, index_dataset, index_with_report
 from omnibench.data.manifest import read_manifest
-from tests import fixtures_layouts as fx
 
 CARDS = ["dfew", "mafw", "ravdess", "cremad", "mer2023", "meld"]
 REQUIRED_KEYS = [

@@ -217,11 +217,8 @@ def _files_by_stem(folder: Path, exts: Sequence[str]) -> dict[str, Path]:
 def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, cells) for every non-empty row of a CSV file (BOM and stray spaces removed)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        return [
-            (i, [c.strip() for c in row])
-            for i, row in enumerate(csv.reader(f), 1)
-            if any(c.strip() for c in row)
-        ]
+        reader = csv.reader(f)  # line_num: the file line a row ends on (quoted fields may span lines)
+        return [(reader.line_num, [c.strip() for c in row]) for row in reader if any(c.strip() for c in row)]
 
 
 def _column(header: list[str], names: Iterable[str], path: Path) -> int:
