@@ -1,0 +1,329 @@
+"""Prompt template, modality selection and processor calls: clips -> model inputs.
+
+One function, :func:`build_inputs`, turns decoded clips (:class:`~omnibench.data.media.Media`) into a
+left-padded batch for any modality subset.  The user turn follows R1-Omni's layout — the video block,
+then the audio block, then the instruction — written by the checkpoint's own chat template:
+
+    <|im_start|>user
+    <|vision_bos|><|VIDEO|>…<|vision_eos|><|audio_bos|><|AUDIO|>…<|audio_eos|>{prompt}<|im_end|>
+    <|im_start|>assistant
+    {completion}<|im_end|>
+
+Audio and video are separate blocks (``use_audio_in_video`` off), so a modality left out is removed
+entirely: its block disappears from the prompt and its tensors from the batch (nothing is zeroed).
+A batch may mix modality sets and clip lengths.  Media-level alternatives used by attribution
+(black frames / silence, Gaussian noise, another clip's modality) come from :func:`apply_removal`.
+
+Processor settings that differ from a plain ``processor(...)`` call, and why:
+
+* video frames keep their decoded size, rounded to the patch grid within the video processor's own
+  ``size`` range (the Omni processor's class default would upscale every frame to at least
+  128·28·28 pixels); the decode size (``DecodeConfig.size``) therefore sets the video token budget;
+* audio is padded to the longest clip of the batch plus one FFT window instead of Whisper's fixed
+  30 s (300 s in the Qwen2.5-Omni config): the valid mel frames are identical, the work is not;
+* video timing uses the processor's default 2 fps for every clip, so removing the audio never
+  changes the video's positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from transformers import BatchFeature
+
+from omnibench.data.media import Media
+
+#: R1-Omni's instruction (EMER / MAFW-DFEW training and inference prompt).
+DEFAULT_PROMPT = (
+    "As an emotional recognition expert; throughout the video, which emotion conveyed by the characters "
+    "is the most obvious to you? Output the thinking process in <think> </think> and final emotion in "
+    "<answer> </answer> tags."
+)
+#: both modalities; modality sets are frozensets of "video" / "audio"
+ALL: frozenset[str] = frozenset({"video", "audio"})
+NONE: frozenset[str] = frozenset()
+#: order of the blocks in the user turn (R1-Omni: "<video>\n<audio>\n{prompt}")
+BLOCK_ORDER: tuple[str, ...] = ("video", "audio")
+REMOVAL_STRATEGIES: tuple[str, ...] = ("drop", "black", "noise", "swap")
+
+_ALIASES = {"both": ALL, "all": ALL, "av": ALL, "none": NONE, "text": NONE, "": NONE,
+            "video": frozenset({"video"}), "audio": frozenset({"audio"})}  # fmt: skip
+
+
+def parse_modalities(spec: str | Iterable[str] | None) -> frozenset[str]:
+    """``"video,audio"`` | ``"both"`` | ``"video"`` | ``"audio"`` | ``"none"`` | iterable -> frozenset."""
+    if spec is None:
+        return NONE
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key in _ALIASES:
+            return _ALIASES[key]
+        parts = [p.strip() for p in key.replace("+", ",").split(",") if p.strip()]
+    else:
+        parts = [str(p).strip().lower() for p in spec]
+    bad = sorted(set(parts) - ALL)
+    if bad:
+        raise ValueError(f"unknown modality {bad} in {spec!r}; use 'video', 'audio', 'both' or 'none'")
+    return frozenset(parts)
+
+
+def available_modalities(media: Media) -> frozenset[str]:
+    """The modalities a clip actually has (``Media.frames`` / ``Media.audio`` not None)."""
+    return frozenset(m for m, x in (("video", media.frames), ("audio", media.audio)) if x is not None)
+
+
+def per_clip_modalities(modalities, n: int) -> list[frozenset[str]]:
+    """One modality set per clip: a single spec is broadcast; a list/tuple of sets is taken per clip."""
+    if isinstance(modalities, (list, tuple)) and modalities and not all(
+        isinstance(m, str) and m.strip().lower() in ALL for m in modalities
+    ):
+        if len(modalities) != n:
+            raise ValueError(f"got {len(modalities)} modality sets for {n} clips")
+        return [parse_modalities(m) for m in modalities]
+    return [parse_modalities(modalities)] * n
+
+
+# --------------------------------------------------------------------------------------------- removal
+
+
+def apply_removal(
+    media: Media,
+    keep: Iterable[str] | str,
+    strategy: str = "drop",
+    rng: np.random.Generator | int | None = None,
+    donor: Media | None = None,
+) -> tuple[Media, frozenset[str]]:
+    """Remove the modalities not in ``keep`` from one clip; returns (media, modalities to feed).
+
+    * ``drop``  — the modality is absent: set to None in the media and left out of the returned set;
+    * ``black`` — frames all zero / audio all zero (silence), same shapes; the block stays in the prompt;
+    * ``noise`` — Gaussian noise of the same shape (frames N(128, 64²) clipped to uint8; audio with the
+      clip's own RMS, or 0.05 for a silent clip);
+    * ``swap``  — the modality is taken from ``donor`` (another clip), as in perceptual-score studies.
+
+    Modalities the clip does not have are never invented: the returned set is within
+    :func:`available_modalities` (or the donor's, for swap).
+    """
+    if strategy not in REMOVAL_STRATEGIES:
+        raise ValueError(f"unknown removal strategy {strategy!r}; use one of {REMOVAL_STRATEGIES}")
+    keep = parse_modalities(keep)
+    have = available_modalities(media)
+    removed = have - keep
+    frames, audio = media.frames, media.audio
+    if strategy == "drop" or not removed:
+        if "video" in removed:
+            frames = None
+        if "audio" in removed:
+            audio = None
+        out = Media(frames=frames, audio=audio, sr=media.sr, clip_id=media.clip_id)
+        return out, keep & have
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if strategy == "black":
+        if "video" in removed:
+            frames = np.zeros_like(frames)
+        if "audio" in removed:
+            audio = np.zeros_like(audio)
+    elif strategy == "noise":
+        if "video" in removed:
+            frames = np.clip(gen.normal(128.0, 64.0, size=frames.shape), 0, 255).astype(np.uint8)
+        if "audio" in removed:
+            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) or 0.05
+            audio = gen.normal(0.0, rms, size=audio.shape).astype(np.float32)
+    elif strategy == "swap":
+        if donor is None:
+            raise ValueError("strategy='swap' needs a donor clip (donor=Media of another clip)")
+        if "video" in removed:
+            if donor.frames is None:
+                raise ValueError(f"donor {donor.clip_id!r} has no video to swap in")
+            frames = donor.frames
+        if "audio" in removed:
+            if donor.audio is None:
+                raise ValueError(f"donor {donor.clip_id!r} has no audio to swap in")
+            if donor.sr != media.sr:
+                raise ValueError(f"donor audio is at {donor.sr} Hz, clip {media.clip_id!r} at {media.sr} Hz")
+            audio = donor.audio
+    out = Media(frames=frames, audio=audio, sr=media.sr, clip_id=media.clip_id)
+    return out, have
+
+
+# --------------------------------------------------------------------------------------------- prompts
+
+
+def conversation(
+    modalities: frozenset[str], prompt: str = DEFAULT_PROMPT, system: str | None = None
+) -> list[dict]:
+    """Chat messages for one clip: the present blocks (video, audio) then the instruction text."""
+    content = [{"type": m} for m in BLOCK_ORDER if m in modalities]
+    content.append({"type": "text", "text": prompt})
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + [{"role": "user", "content": content}]
+
+
+def render_prompt(
+    processor,
+    modalities: frozenset[str],
+    prompt: str = DEFAULT_PROMPT,
+    add_generation_prompt: bool = True,
+    system: str | None = None,
+) -> str:
+    """The prompt text (with one placeholder per block) written by the checkpoint's chat template."""
+    template = getattr(processor, "chat_template", None) or processor.tokenizer.chat_template
+    if template is None:
+        raise ValueError("the processor has no chat template (chat_template.jinja missing from the checkpoint)")
+    return processor.tokenizer.apply_chat_template(
+        conversation(modalities, prompt, system),
+        chat_template=template,
+        tokenize=False,
+        add_generation_prompt=add_generation_prompt,
+    )
+
+
+# --------------------------------------------------------------------------------------------- encoding
+
+
+def _video_kwargs(processor) -> dict:
+    vp = processor.video_processor
+    size = vp.size
+    kwargs = {"size": {"shortest_edge": size["shortest_edge"], "longest_edge": size["longest_edge"]}}
+    valid = getattr(getattr(vp, "valid_kwargs", None), "__annotations__", {})
+    if "cap_pixels_per_frame" in valid:
+        kwargs["cap_pixels_per_frame"] = bool(getattr(vp, "cap_pixels_per_frame", None))
+    kwargs["input_data_format"] = "channels_last"
+    return kwargs
+
+
+def _audio_kwargs(processor, audios: list[np.ndarray]) -> dict:
+    fe = processor.feature_extractor
+    longest = max(len(a) for a in audios)
+    # one FFT window of zeros after the longest clip: every clip's valid mel frames then see the same
+    # zero tail whatever the batch, and no clip is padded to Whisper's fixed 30 s
+    return {"max_length": int(min(fe.n_samples, longest + fe.n_fft)), "sampling_rate": fe.sampling_rate}
+
+
+def _check_media(processor, media: Media, mods: frozenset[str]) -> None:
+    name = media.clip_id or "<unnamed clip>"
+    if "video" in mods:
+        f = media.frames
+        if not isinstance(f, np.ndarray) or f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8 or len(f) == 0:
+            got = f"{f.dtype} {f.shape}" if isinstance(f, np.ndarray) else type(f).__name__
+            raise ValueError(f"clip {name}: frames must be uint8 (T, H, W, 3) with T >= 1, got {got}")
+    if "audio" in mods:
+        a = media.audio
+        if not isinstance(a, np.ndarray) or a.ndim != 1:
+            raise ValueError(f"clip {name}: audio must be a mono float32 array (n,), got {getattr(a, 'shape', a)}")
+        fe = processor.feature_extractor
+        if media.sr != fe.sampling_rate:
+            raise ValueError(
+                f"clip {name}: audio at {media.sr} Hz but the feature extractor needs {fe.sampling_rate} Hz; "
+                f"decode with DecodeConfig(sr={fe.sampling_rate})"
+            )
+        if len(a) < 3 * fe.hop_length + 1:
+            raise ValueError(f"clip {name}: audio of {len(a)} samples is too short to give one audio token")
+
+
+def encode(
+    processor,
+    media: Sequence[Media],
+    modalities: Sequence[frozenset[str]],
+    prompt: str = DEFAULT_PROMPT,
+    assistant_ids: Sequence[Sequence[int]] | None = None,
+    add_generation_prompt: bool = True,
+    return_labels: bool = False,
+    system: str | None = None,
+) -> BatchFeature:
+    """Processor call for clips with resolved modality sets (each within the clip's available ones).
+
+    ``assistant_ids``: token ids appended after the prompt (the assistant turn); with
+    ``return_labels`` only they are labelled (everything else -100).  Left padding throughout.
+    """
+    if len(media) != len(modalities):
+        raise ValueError(f"{len(media)} clips but {len(modalities)} modality sets")
+    if not media:
+        raise ValueError("build_inputs needs at least one clip")
+    for m, mods in zip(media, modalities):
+        _check_media(processor, m, mods)
+    texts = [render_prompt(processor, mods, prompt, add_generation_prompt, system) for mods in modalities]
+    videos = [m.frames for m, mods in zip(media, modalities) if "video" in mods]
+    audios = [np.asarray(m.audio, dtype=np.float32) for m, mods in zip(media, modalities) if "audio" in mods]
+    kwargs: dict = {"text": texts, "return_tensors": "pt", "padding": True}
+    if videos:
+        kwargs["videos"] = videos
+        kwargs["videos_kwargs"] = _video_kwargs(processor)
+    if audios:
+        kwargs["audio"] = audios
+        kwargs["audio_kwargs"] = _audio_kwargs(processor, audios)
+    enc = processor(**kwargs)
+    if assistant_ids is None:
+        if return_labels:
+            raise ValueError("return_labels=True needs completions (the assistant text to label)")
+        return enc
+    if len(assistant_ids) != len(media):
+        raise ValueError(f"{len(assistant_ids)} completions for {len(media)} clips")
+    return _append_left_padded(enc, assistant_ids, processor.tokenizer.pad_token_id, return_labels)
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """Id of ``<|im_end|>`` (Qwen's end of a chat turn), else the tokenizer's eos id."""
+    tid = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if tid is None or tid == tokenizer.unk_token_id:
+        tid = tokenizer.eos_token_id
+    if tid is None:
+        raise ValueError("the tokenizer has neither <|im_end|> nor an eos token")
+    return int(tid)
+
+
+def _append_left_padded(enc: BatchFeature, extra: Sequence[Sequence[int]], pad_id: int, labels: bool) -> BatchFeature:
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    rows = [torch.cat([ids[i][mask[i].bool()], torch.as_tensor(list(e), dtype=ids.dtype)]) for i, e in enumerate(extra)]
+    n_extra = [len(e) for e in extra]
+    width = max(len(r) for r in rows)
+    new_ids = torch.full((len(rows), width), pad_id, dtype=ids.dtype)
+    new_mask = torch.zeros((len(rows), width), dtype=mask.dtype)
+    new_labels = torch.full((len(rows), width), -100, dtype=ids.dtype)
+    for i, r in enumerate(rows):
+        new_ids[i, width - len(r) :] = r
+        new_mask[i, width - len(r) :] = 1
+        if n_extra[i]:
+            new_labels[i, width - n_extra[i] :] = r[len(r) - n_extra[i] :]
+    enc["input_ids"], enc["attention_mask"] = new_ids, new_mask
+    if labels:
+        enc["labels"] = new_labels
+    return enc
+
+
+def build_inputs(
+    processor,
+    media: Sequence[Media],
+    modalities: frozenset[str] | Sequence[frozenset[str]] | str = ALL,
+    prompt: str = DEFAULT_PROMPT,
+    completions: Sequence[str] | None = None,
+    add_generation_prompt: bool = True,
+    return_labels: bool = False,
+    *,
+    close_turn: bool = True,
+    system: str | None = None,
+) -> BatchFeature:
+    """Left-padded model inputs for ``media`` with the chosen modality set(s).
+
+    ``modalities``: one set for all clips or one per clip (a list of frozensets); a modality the clip
+    lacks (``Media.audio is None``, e.g. decoded with ``missing_audio="keep"``) is left out for that clip.
+    ``completions``: assistant texts appended after the prompt (SFT / teacher forcing); ``close_turn``
+    ends each with the end-of-turn token (``<|im_end|>``) so the model learns to stop.  With
+    ``return_labels`` the batch has ``labels``: the completion tokens, -100 elsewhere.
+    Keys: input_ids, attention_mask and, when present in the batch, pixel_values_videos,
+    video_grid_thw, video_second_per_grid, input_features, feature_attention_mask.
+    """
+    media = list(media)
+    mods = [s & available_modalities(m) for s, m in zip(per_clip_modalities(modalities, len(media)), media)]
+    assistant_ids = None
+    if completions is not None:
+        if isinstance(completions, str):
+            raise TypeError("completions must be a sequence of strings (one per clip), not one string")
+        if not add_generation_prompt:
+            raise ValueError("completions follow the assistant header: use add_generation_prompt=True")
+        tok = processor.tokenizer
+        suffix = [end_of_turn_id(tok)] if close_turn else []
+        assistant_ids = [tok(c, add_special_tokens=False)["input_ids"] + suffix for c in completions]
+    return encode(processor, media, mods, prompt, assistant_ids, add_generation_prompt, return_labels, system)

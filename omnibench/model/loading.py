@@ -1,0 +1,147 @@
+"""Saving and loading thinkers: the tiny model or a real Qwen2.5-Omni checkpoint from a local folder.
+
+Supported ``config.json`` layouts (``model_type``):
+
+* ``qwen2_5_omni_thinker`` — a thinker saved on its own (the tiny model, our SFT/GRPO checkpoints);
+* ``qwen2_5_omni``        — the full Qwen2.5-Omni release (thinker + talker + token2wav, weights
+  prefixed ``thinker.`` / ``talker.`` / ``token2wav.``): only the thinker is built and loaded, the
+  talker and the vocoder are never instantiated and their weights are skipped;
+* ``qwen3_omni_moe`` / ``qwen3_omni_moe_thinker`` — Qwen3-Omni, the same way (see
+  :data:`ARCHITECTURES`).
+
+A hub id (``Qwen/Qwen2.5-Omni-3B``) resolves only to a copy already in the local Hugging Face cache:
+nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import transformers
+
+#: config model_type -> (thinker class, thinker config class, processor class, key of the thinker sub-config)
+ARCHITECTURES: dict[str, tuple[str, str, str, str | None]] = {
+    "qwen2_5_omni_thinker": (
+        "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2_5OmniThinkerConfig", "Qwen2_5OmniProcessor", None),
+    "qwen2_5_omni": (
+        "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2_5OmniThinkerConfig", "Qwen2_5OmniProcessor",
+        "thinker_config"),
+    "qwen3_omni_moe_thinker": (
+        "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen3OmniMoeThinkerConfig", "Qwen3OmniMoeProcessor", None),
+    "qwen3_omni_moe": (
+        "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen3OmniMoeThinkerConfig", "Qwen3OmniMoeProcessor",
+        "thinker_config"),
+}  # fmt: skip
+
+
+class ModelLoadError(RuntimeError):
+    """A checkpoint folder is missing, incomplete or holds an unsupported architecture."""
+
+
+def save_model(model, processor, directory: str | os.PathLike) -> Path:
+    """Save model weights + config + generation config and the processor (tokenizer, chat template,
+    feature extractor, image/video processors) into one folder that :func:`load_model` reads back."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def _resolve_dir(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return p
+    text = str(path)
+    if not p.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        try:  # a hub id that is already cached locally
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(text, local_files_only=True))
+        except Exception:
+            pass
+    if p.exists():
+        raise ModelLoadError(f"load_model: {p} is a file; expected a checkpoint folder holding config.json and weights")
+    raise ModelLoadError(
+        f"load_model: {p} does not exist. Expected a local folder with config.json, *.safetensors and the "
+        "processor files (a model saved by omnibench.model.save_model, or a Qwen2.5-Omni download such as "
+        "`huggingface-cli download Qwen/Qwen2.5-Omni-3B --local-dir DIR`); nothing is downloaded at run time."
+    )
+
+
+def read_config(directory: Path) -> dict:
+    """The folder's config.json as a dict (raises ModelLoadError naming what the folder holds)."""
+    cfg_path = directory / "config.json"
+    if not cfg_path.is_file():
+        found = sorted(x.name for x in directory.iterdir())[:20]
+        raise ModelLoadError(
+            f"load_model: {directory} has no config.json (found: {found or 'an empty folder'}); expected a "
+            "checkpoint folder with config.json, model weights (*.safetensors) and processor files"
+        )
+    try:
+        return json.loads(cfg_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelLoadError(f"load_model: {cfg_path} is not valid JSON: {e}") from e
+
+
+def load_model(
+    path: str | os.PathLike,
+    dtype: torch.dtype | str | None = None,
+    device: str | torch.device | None = None,
+    attn_implementation: str | None = None,
+):
+    """Load ``(thinker model, processor)`` from a local checkpoint folder (or a locally cached hub id).
+
+    ``dtype``: e.g. ``torch.bfloat16`` or ``"auto"`` (the checkpoint's); None keeps transformers' default.
+    ``device``: where the weights are placed (``"cuda"``, ``"cuda:1"``, ``"cpu"``); None = CPU.
+    ``attn_implementation``: ``"sdpa"``, ``"flash_attention_2"``, ``"eager"``; None = transformers' choice.
+    The model is returned in eval mode.
+    """
+    directory = _resolve_dir(path)
+    raw = read_config(directory)
+    model_type = raw.get("model_type")
+    if model_type not in ARCHITECTURES:
+        raise ModelLoadError(
+            f"load_model: {directory}/config.json has model_type={model_type!r} "
+            f"(architectures={raw.get('architectures')}); supported: {sorted(ARCHITECTURES)} — a Qwen2.5-Omni "
+            "(or Qwen3-Omni) checkpoint, full or thinker-only"
+        )
+    if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
+        raise ModelLoadError(f"load_model: {directory} has config.json but no weights (*.safetensors or *.bin)")
+    model_cls_name, cfg_cls_name, proc_cls_name, sub_key = ARCHITECTURES[model_type]
+    model_cls = getattr(transformers, model_cls_name)
+    cfg_cls = getattr(transformers, cfg_cls_name)
+    if sub_key is None:
+        config = cfg_cls.from_pretrained(directory)
+    else:
+        if sub_key not in raw:
+            raise ModelLoadError(f"load_model: {directory}/config.json (model_type {model_type!r}) lacks {sub_key!r}")
+        config = cfg_cls(**raw[sub_key])
+    kwargs: dict = {"config": config, "local_files_only": True}
+    if dtype is not None:
+        kwargs["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    if device is not None:
+        kwargs["device_map"] = {"": str(device)}
+    model = model_cls.from_pretrained(directory, **kwargs)
+    model.eval()
+    processor = load_processor(directory, proc_cls_name)
+    return model, processor
+
+
+def load_processor(directory: str | os.PathLike, processor_class: str = "Qwen2_5OmniProcessor"):
+    """The checkpoint's processor (tokenizer, chat template, feature extractor, image/video processors)."""
+    directory = Path(directory)
+    cls = getattr(transformers, processor_class)
+    try:
+        return cls.from_pretrained(directory, local_files_only=True)
+    except Exception as e:
+        found = sorted(x.name for x in directory.iterdir())[:30]
+        raise ModelLoadError(
+            f"load_model: cannot build {processor_class} from {directory} ({type(e).__name__}: {e}); expected "
+            f"tokenizer files, preprocessor_config.json and a chat template next to the weights; found: {found}"
+        ) from e
