@@ -24,6 +24,7 @@ from omnibench.attribution import (
     stated_shares,
     values_from_scores,
 )
+from omnibench.labels import DFEW7
 
 LEX = {"video": ["smile", "raised brows", "brows", "mouth"], "audio": ["pitch", "high pitch", "loud voice"]}
 
@@ -210,3 +211,92 @@ def test_result_summaries_validation_and_roundtrip(tmp_path):
     np.testing.assert_allclose(back.stated_video_share, res.stated_video_share)
     assert back.validation() == res.validation()
     assert dominant_agreement(res, back)["agreement"] == 1.0
+
+
+# ------------------------------------------------------------------------------ with the tiny model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from omnibench.model import build_tiny
+
+    return build_tiny(seed=0)
+
+
+def _media(n=3, seed=0):
+    from omnibench.data.media import synth_media
+
+    rng = np.random.default_rng(seed)
+    return [synth_media(rng.integers(0, 255, (8, 112, 112, 3), dtype=np.uint8),
+                        rng.normal(0, 0.1 * (i + 1), 24000).astype(np.float32), clip_id=f"c{i}") for i in range(n)]
+
+
+def _clips(n=3):
+    from omnibench.data.manifest import Clip
+
+    conds = ["both", "video", "audio"]
+    return [Clip(id=f"c{i}", video=f"c{i}.mp4", label=["happy", "sad", "angry"][i % 3], split="test_id",
+                 meta={"condition": conds[i % 3]}) for i in range(n)]
+
+
+@pytest.mark.slow
+def test_removal_strategies_really_remove(tiny):
+    from omnibench.attribution import coalition_inputs
+    from omnibench.model import build_inputs
+
+    model, proc = tiny
+    vid, aud = model.config.video_token_index, model.config.audio_token_index
+    media = _media(2)
+    donors = [1, 0]
+    keep = frozenset({"audio"})
+    # drop: no frames, no video tokens, no video tensors
+    m, mods = coalition_inputs(media, keep, "drop")
+    assert all(x.frames is None for x in m) and mods == [keep, keep]
+    batch = build_inputs(proc, m, mods)
+    assert not (batch["input_ids"] == vid).any() and (batch["input_ids"] == aud).any()
+    assert "pixel_values_videos" not in batch
+    m0, mods0 = coalition_inputs(media, frozenset(), "drop")
+    b0 = build_inputs(proc, m0, mods0)
+    assert not (b0["input_ids"] == vid).any() and not (b0["input_ids"] == aud).any() and "input_features" not in b0
+    # black: all-zero frames, audio untouched, the block stays
+    m, mods = coalition_inputs(media, keep, "black")
+    assert all((x.frames == 0).all() for x in m) and all(mods_i == {"video", "audio"} for mods_i in mods)
+    np.testing.assert_array_equal(m[0].audio, media[0].audio)
+    assert (build_inputs(proc, m, mods)["input_ids"] == vid).any()
+    m, _ = coalition_inputs(media, frozenset({"video"}), "black")
+    assert all((x.audio == 0).all() for x in m)
+    # noise: same shape, different content; seeded
+    m, _ = coalition_inputs(media, keep, "noise", seed=1)
+    m2, _ = coalition_inputs(media, keep, "noise", seed=1)
+    assert m[0].frames.shape == media[0].frames.shape and not np.array_equal(m[0].frames, media[0].frames)
+    np.testing.assert_array_equal(m[0].frames, m2[0].frames)
+    # swap: the donor's modality
+    m, _ = coalition_inputs(media, keep, "swap", donors=donors)
+    np.testing.assert_array_equal(m[0].frames, media[1].frames)
+    np.testing.assert_array_equal(m[0].audio, media[0].audio)
+    with pytest.raises(ValueError, match="donors"):
+        coalition_inputs(media, keep, "swap")
+
+
+@pytest.mark.slow
+def test_attribute_on_tiny_model_is_consistent(tiny):
+    from omnibench.attribution import AttributionConfig, attribute
+    from omnibench.model import ALL, score_labels
+
+    model, proc = tiny
+    media, clips = _media(3), _clips(3)
+    res = attribute(model, proc, clips, media, config=AttributionConfig(value="logprob", batch_size=4))
+    # full coalition = plain scoring with both modalities; target = its argmax
+    direct = score_labels(model, proc, media, ALL, list(DFEW7), batch_size=4)
+    assert res.prediction == [DFEW7[i] for i in direct.argmax(1)]
+    np.testing.assert_allclose(res.values[:, -1], direct.max(1), atol=1e-6)
+    # the empty coalition (no media) is the same text for every clip
+    assert np.ptp(res.values[:, 0]) < 1e-6
+    np.testing.assert_allclose(res.phi.sum(1), res.values[:, -1] - res.values[:, 0], atol=1e-9)
+    # gold target, probability value, three players
+    res3 = attribute(model, proc, clips, media, config=AttributionConfig(players=("video", "audio", "text"),
+                                                                         target="gold", batch_size=4))
+    assert res3.values.shape == (3, 8) and res3.target == [c.label for c in clips]
+    assert ((res3.values >= 0) & (res3.values <= 1)).all()
+    np.testing.assert_allclose(res3.phi.sum(1), res3.values[:, -1] - res3.values[:, 0], atol=1e-9)
+

@@ -143,3 +143,36 @@ def test_predictions_jsonl_roundtrip(tmp_path):
     assert back.summary() == r.summary()
     df = back.to_frame()
     assert list(df["correct"]) == [True, True, False, False]
+
+
+@pytest.mark.slow
+def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
+    """`omnibench eval` end to end: saved tiny model, real mp4 manifest, predictions + metrics.json."""
+    import argparse
+
+    from omnibench.data.manifest import Clip, write_manifest
+    from omnibench.evaluate import add_eval_args, cli_eval
+    from omnibench.model import build_tiny, save_model
+
+    model, proc = build_tiny(seed=0)
+    save_model(model, proc, tmp_path / "run" / "grpo")
+    clips = [Clip(id=f"c{i}", video=str(mp4_factory(f"c{i}.mp4", seed=i)), label=lab, split="test_id")
+             for i, lab in enumerate(["happy", "sad", "Anger"])]
+    write_manifest(clips, tmp_path / "manifest.jsonl")
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"timing": {"sft": 1.0}}))
+    parser = add_eval_args(argparse.ArgumentParser())
+    for extra, mode in (([], "generate"), (["--mode", "score", "--modalities", "audio"], "score")):
+        args = parser.parse_args(["--model", str(tmp_path / "run" / "grpo"), "--manifest", str(tmp_path / "manifest.jsonl"),
+                                  "--split", "test_id", "--max-new-tokens", "6", "--n-boot", "50", *extra])
+        merged = cli_eval(args)
+    validate_eval_schema(merged)
+    cell = merged["eval"]["grpo"]["test_id"]
+    assert cell["n"] == 3 and 0 <= cell["war"] <= 1
+    assert merged["timing"] == {"sft": 1.0}
+    assert merged["eval_modalities"]["grpo/audio"]["test_id"]["unparseable"] == 0.0  # score mode always answers
+    preds = tmp_path / "run" / "predictions" / "grpo__test_id__video+audio.jsonl"
+    rows = [json.loads(x) for x in preds.read_text().splitlines()]
+    assert [r["gold"] for r in rows] == ["happy", "sad", "angry"]  # alias-normalised by the manifest
+    assert all(r["checkpoint"] == "grpo" and r["modalities"] == "video,audio" for r in rows)
+    audio_rows = [json.loads(x) for x in (tmp_path / "run" / "predictions" / "grpo__test_id__audio.jsonl").read_text().splitlines()]
+    assert all(r["prediction"] in DFEW7 for r in audio_rows)
