@@ -24,9 +24,9 @@ The run-folder layout (shared by the notebooks, the report and the dashboard) li
     runs/<name>/pipeline.log         the notebooks' outputs, as papermill streamed them
     runs/<name>/notebooks/*.ipynb    executed notebooks (+ .html renderings)
     runs/<name>/data/manifest.jsonl  the clips (SynthEmo generated here, or a real manifest re-rooted)
-    runs/<name>/checkpoints/<name>/  base, cold_start, label_sft, grpo
+    runs/<name>/checkpoints/<ck>/    base, cold_start, label_sft, grpo: model/, metrics.jsonl, recipe.yaml
     runs/<name>/predictions/         evaluation predictions (JSONL)
-    runs/<name>/attribution.jsonl    per-clip Shapley values and stated cue shares
+    runs/<name>/attribution.jsonl    per-clip Shapley values and stated cue shares (all attributed splits)
     runs/<name>/figures/*.png        every figure the notebooks draw
     runs/<name>/report.html          the summary page
 """
@@ -48,6 +48,16 @@ from pathlib import Path
 import yaml
 
 __all__ = [
+    "import_manifest",
+    "count_table",
+    "one_per_class",
+    "clip_durations",
+    "save_base_model",
+    "model_labels",
+    "training_summary",
+    "load_completions",
+    "save_attribution",
+    "pick_examples",
     "STAGES",
     "Stage",
     "PipelineError",
@@ -88,8 +98,8 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", "01_data.ipynb", ("data/manifest.jsonl",)),
-    Stage("cold_start", "02_cold_start.ipynb", ("checkpoints/cold_start",)),
-    Stage("grpo", "03_grpo.ipynb", ("checkpoints/grpo",)),
+    Stage("cold_start", "02_cold_start.ipynb", ("checkpoints/cold_start/model",)),
+    Stage("grpo", "03_grpo.ipynb", ("checkpoints/grpo/model",)),
     Stage("evaluate", "04_evaluate.ipynb", ("predictions",)),
     Stage("attribution", "05_attribution.ipynb", ("attribution.jsonl",)),
 )
@@ -182,18 +192,50 @@ class RunFolder:
     def report_path(self) -> Path:
         return self.path / "report.html"
 
-    def checkpoint(self, name: str) -> Path:
-        """``checkpoints/<name>`` (base, cold_start, label_sft, grpo)."""
+    def train_dir(self, name: str) -> Path:
+        """``checkpoints/<name>/``: a training run's folder (model/, metrics.jsonl, recipe.yaml, checkpoints/)."""
         return self.path / "checkpoints" / name
 
+    def checkpoint(self, name: str) -> Path:
+        """The model folder of checkpoint ``name`` (base, cold_start, label_sft, grpo).
+
+        ``checkpoints/<name>/model`` unless :meth:`register_checkpoint` recorded another folder
+        (e.g. a real base model that is not copied into the run)."""
+        index = self._checkpoint_index()
+        return Path(index[name]) if name in index else self.train_dir(name) / "model"
+
+    def register_checkpoint(self, name: str, path: str | os.PathLike) -> Path:
+        """Record that checkpoint ``name`` lives at ``path`` (``checkpoints/index.json``)."""
+        index = self._checkpoint_index()
+        index[name] = str(Path(path).resolve())
+        (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        _write_json(self.path / "checkpoints" / "index.json", index)
+        return Path(index[name])
+
+    def _checkpoint_index(self) -> dict:
+        p = self.path / "checkpoints" / "index.json"
+        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
     def checkpoints_available(self, order: Iterable[str] = ("base", "cold_start", "label_sft", "grpo")) -> dict:
-        """Name -> path of the saved checkpoints (a folder holding a config.json), in table order."""
+        """Name -> model folder of the saved checkpoints (a folder holding a config.json), in ``order``."""
         out = {}
         for n in order:
             p = self.checkpoint(n)
             if (p / "config.json").is_file():
                 out[n] = p
         return out
+
+    def predictions_path(self, checkpoint: str, split: str, modalities: str = "video,audio") -> Path:
+        """``predictions/<checkpoint>__<split>__<video+audio>.jsonl`` (the name ``omnibench eval`` uses)."""
+        tag = modalities.replace(",", "+")
+        return self.predictions / f"{checkpoint}__{split}__{tag}.jsonl"
+
+    @property
+    def decode_cache(self):
+        """The run's on-disk decode cache (``data/.decode_cache``, shared with SFT/GRPO's MediaStore)."""
+        from omnibench.data.media import DecodeCache
+
+        return DecodeCache(self.data / ".decode_cache")
 
     def require(self, *relpaths: str, hint: str = "") -> None:
         """Raise FileNotFoundError naming every missing path (and which stage makes it) if any is absent."""
@@ -599,6 +641,172 @@ def _safe_report(run: RunFolder, stages: Sequence[Stage], quiet: bool = True) ->
         _report.build_report(run.path, stages=stages)
     except Exception as e:  # pragma: no cover - best effort
         _say(f"(report not rebuilt: {type(e).__name__}: {e})", quiet)
+
+
+# --------------------------------------------------------------------------------------------------
+# Thin helpers the notebooks call (one step of a cell each; the heavy lifting is in the package)
+# --------------------------------------------------------------------------------------------------
+
+
+def import_manifest(src: str | os.PathLike, run: RunFolder) -> Path:
+    """Copy a real dataset's manifest into ``run/data/manifest.jsonl`` (validated; media paths re-rooted
+    so they still point at the dataset's files, which are not copied)."""
+    from omnibench.data.manifest import read_manifest, write_manifest
+
+    clips = read_manifest(src)  # validates labels and media; paths come back absolute
+    if not clips:
+        raise ValueError(f"manifest {src} holds no clips")
+    return write_manifest(clips, run.manifest)
+
+
+def count_table(clips: Sequence):
+    """Clip counts: rows (split, condition), columns labels (in first-seen order) + total.
+
+    Works for any manifest; clips without a SynthEmo ``condition`` are counted under ``-``."""
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "split": [c.split for c in clips],
+        "condition": [str((c.meta or {}).get("condition") or "-") for c in clips],
+        "label": [c.label or "<none>" for c in clips],
+    })
+    labels = list(dict.fromkeys(df["label"]))
+    table = pd.crosstab([df["split"], df["condition"]], df["label"]).reindex(columns=labels, fill_value=0)
+    split_order = {s: i for i, s in enumerate(("train", "cold_start", "test_id", "test_ood"))}
+    table = table.sort_index(key=lambda idx: idx.map(lambda v: (split_order.get(v, 9), str(v))))
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def one_per_class(clips: Sequence, split: str | None = None, prefer_condition: str = "both") -> dict:
+    """Label -> one example clip (the first of ``split``, preferring ``prefer_condition``), labels sorted
+    in the data cards' DFEW order when they belong to it."""
+    from omnibench.labels import DFEW7
+
+    pool = [c for c in clips if c.label and (split is None or c.split == split)]
+    if not pool:
+        raise ValueError(f"no labelled clips in split {split!r}")
+    out: dict = {}
+    for c in sorted(pool, key=lambda c: (c.meta or {}).get("condition") != prefer_condition):
+        out.setdefault(c.label, c)
+    order = {lab: i for i, lab in enumerate(DFEW7)}
+    return dict(sorted(out.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
+
+
+def clip_durations(clips: Sequence) -> list[float]:
+    """Duration in seconds of each clip's video (or audio) file, read from the container (PyAV)."""
+    import av
+
+    out = []
+    for c in clips:
+        path = c.video or c.audio
+        try:
+            with av.open(path) as f:
+                if f.duration is not None:
+                    out.append(f.duration / 1e6)
+                    continue
+                st = (f.streams.video or f.streams.audio)[0]
+                out.append(float(st.duration * st.time_base) if st.duration else float("nan"))
+        except Exception as e:
+            raise RuntimeError(f"cannot read the duration of {path} (clip {c.id}): {e}") from e
+    return out
+
+
+def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Mapping | None = None,
+                    labels: Sequence[str] | None = None) -> Path:
+    """The base checkpoint of the run: the embedded tiny thinker built from scratch and saved to
+    ``checkpoints/base/model`` (``model="tiny"``), or a local model folder, registered without copying."""
+    if model == "tiny":
+        from omnibench.labels import DFEW7
+        from omnibench.model import build_tiny, save_model
+
+        m, processor = build_tiny(labels=tuple(labels or DFEW7), seed=seed, **dict(tiny or {}))
+        out = run.checkpoint("base")
+        save_model(m, processor, out)
+        return out
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"base model folder {path} has no config.json; give a local Qwen2.5-Omni folder or 'tiny'")
+    return run.register_checkpoint("base", path)
+
+
+def model_labels(model, default: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The label set a model was built for (``config.omnibench_labels``), else ``default`` (DFEW7)."""
+    from omnibench.labels import DFEW7
+
+    labels = getattr(getattr(model, "config", None), "omnibench_labels", None)
+    return tuple(labels or default or DFEW7)
+
+
+def training_summary(metrics_jsonl: str | os.PathLike, keys: Sequence[str] = ("loss",), frac: float = 0.1) -> dict:
+    """Steps, and the mean of each key over the first and last ``frac`` of the logged steps."""
+    import pandas as pd
+
+    from omnibench.plots import read_metrics_jsonl
+
+    df = read_metrics_jsonl(metrics_jsonl)
+    out: dict = {"steps": int(df["step"].max()) if "step" in df and len(df) else 0}
+    if "train_runtime" in df:
+        out["seconds"] = float(df["train_runtime"].dropna().iloc[-1]) if df["train_runtime"].notna().any() else None
+    for k in keys:
+        if k not in df:
+            continue
+        col = pd.to_numeric(df[k], errors="coerce").dropna()
+        if col.empty:
+            continue
+        m = max(1, int(round(len(col) * frac)))
+        out[k] = {"first": float(col.iloc[:m].mean()), "last": float(col.iloc[-m:].mean())}
+    return out
+
+
+def load_completions(run: RunFolder, checkpoint: str, split: str, ids: Sequence[str]) -> list | None:
+    """The full-input completions ``04_evaluate`` wrote for ``ids`` (None when some are missing)."""
+    path = run.predictions_path(checkpoint, split)
+    if not path.is_file():
+        return None
+    by_id = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                by_id[r["id"]] = r.get("completion")
+    if any(i not in by_id for i in ids):
+        return None
+    return [by_id[i] for i in ids]
+
+
+def save_attribution(run: RunFolder, results: Mapping) -> Path:
+    """Write each split's AttributionResult to ``attribution/<split>.jsonl`` and all of them, in split
+    order, to ``attribution.jsonl`` (what the dashboard and the report read)."""
+    parts = []
+    for split, res in results.items():
+        p = res.save(run.path / "attribution" / f"{split}.jsonl")
+        parts.append(p.read_text(encoding="utf-8"))
+    tmp = run.attribution.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(parts), encoding="utf-8")
+    os.replace(tmp, run.attribution)
+    return run.attribution
+
+
+def pick_examples(res, n: int = 3, conditions: Sequence[str] = ("video", "audio", "both")) -> list[str]:
+    """Up to ``n`` clip ids for the example figure: correctly answered clips, one per condition in
+    turn (non-neutral gold first), then any clip."""
+    correct = res.correct
+    chosen: list[str] = []
+    for cond in list(conditions) * n:
+        for i, cid in enumerate(res.ids):
+            if cid in chosen or not correct[i] or res.condition[i] != cond or res.gold[i] == "neutral":
+                continue
+            chosen.append(cid)
+            break
+        if len(chosen) >= n:
+            return chosen
+    for cid in res.ids:
+        if len(chosen) >= n:
+            break
+        if cid not in chosen:
+            chosen.append(cid)
+    return chosen
 
 
 # --------------------------------------------------------------------------------------------------

@@ -183,8 +183,8 @@ def test_run_folder_metrics_merge_and_require(tmp_path):
     run.update_metrics("timing", {"data": np.float32(1.5)})
     m = run.read_metrics()
     assert set(m["eval"]) == {"base", "grpo"} and m["timing"]["data"] == 1.5
-    with pytest.raises(FileNotFoundError, match=r"checkpoints/grpo \(made by 03_grpo.ipynb\)"):
-        run.require("checkpoints/grpo")
+    with pytest.raises(FileNotFoundError, match=r"checkpoints/grpo/model \(made by 03_grpo.ipynb\)"):
+        run.require("checkpoints/grpo/model")
     assert build_report(run.path, render_notebooks=False).is_file()
 
 
