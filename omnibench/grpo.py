@@ -1,0 +1,491 @@
+"""GRPO with verifiable rewards on video + audio: a thin extension of ``trl.GRPOTrainer``.
+
+TRL 1.16's GRPOTrainer builds multimodal inputs for *images* only: video and audio fields never
+reach generation or the log-probability passes. :class:`OmniGRPOTrainer` fixes that with four
+small overrides and otherwise leaves TRL's algorithm (sampling, group advantages, loss types,
+reward scaling, clipping, KL, logging, checkpointing) untouched:
+
+``_generate_and_score_completions(inputs)``
+    decodes each distinct clip of the generation batch once (:class:`~omnibench.recipes.MediaStore`,
+    in memory over the disk cache), applies modality dropout per clip (the same for all G
+    completions of a group, seeded by clip and step so every process agrees), runs the processor
+    once for the distinct clips (``omnibench.model.build_inputs``) and splits the result into
+    per-row media tensors that share storage across a group. It then calls TRL's method and
+    attaches those per-row media to the batch (key ``omni_media``, a list that TRL shuffles and
+    splits with the other per-row fields).
+``_tokenize_prompts(prompts)``
+    hands TRL the prompt ids built above (with the video/audio placeholder tokens) and the
+    collated video/audio tensors, which TRL forwards to ``model.generate``.
+``_get_per_token_logps_and_entropies(model, input_ids, ...)``
+    the log-prob pass used for the loss, the old-policy and the reference log-probs: TRL's chunked
+    fused-LM-head loop, with each chunk's rows' video and audio tensors passed to the model.
+``_compute_loss(model, inputs)``
+    makes the batch's ``omni_media`` the media of the loss pass, then runs TRL's loss.
+
+And in ``__init__``: with ``beta > 0`` and a model given as an object, the reference model is a
+frozen copy of the policy (TRL would rebuild it from ``config._name_or_path``, which an in-memory
+model does not have); tokens that would add media placeholders (video/audio/image pads and their
+begin/end markers) are suppressed during sampling, since a sampled one would break the next
+forward pass. vLLM and tool calling are not supported (both bypass these hooks) and are refused.
+
+``tests/test_grpo.py::test_overridden_trl_methods_keep_their_signatures`` pins the TRL methods and
+parameters these overrides rely on, so a TRL upgrade that moves them fails loudly.
+
+Running: :func:`run_grpo` (notebooks) or ``omnibench grpo --config FILE`` (:func:`cli_grpo`),
+optionally under ``accelerate launch --config_file configs/accelerate/<ddp|zero2|zero3>.yaml``.
+The run folder holds ``checkpoints/checkpoint-N`` (Trainer), ``model/`` (final weights +
+processor), ``recipe.yaml`` and ``metrics.jsonl`` (one line per step: each reward's mean and
+std, ``accuracy``, ``format_rate``, ``completion_length``, ``kl`` when ``beta > 0``, ``loss``,
+``learning_rate``, plus everything else TRL logs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import trl.trainer.grpo_trainer as _trl_grpo
+from trl import GRPOConfig, GRPOTrainer
+
+from omnibench.recipes import (
+    MediaStore,
+    MetricsJSONL,
+    TrainRecipe,
+    apply_threads,
+    common_args,
+    last_checkpoint,
+    load_clips,
+    load_policy,
+    load_recipe,
+    lora_config,
+    modality_dropout,
+    save_recipe,
+    set_trainable,
+    stable_seed,
+)
+from omnibench.rewards import resolve_rewards
+
+#: friendly metric names written next to TRL's own keys in metrics.jsonl
+METRIC_ALIASES = {
+    "accuracy": "rewards/accuracy_reward/mean",
+    "format_rate": "rewards/format_reward/mean",
+    "completion_length": "completions/mean_length",
+}
+
+_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid")
+_AUDIO_KEYS = ("input_features", "feature_attention_mask")
+
+
+# ------------------------------------------------------------------------------------ media tensors
+
+
+def split_media_rows(batch, modalities: Sequence[frozenset]) -> list[tuple[list[int], dict]]:
+    """Split a ``build_inputs`` batch into per-row ``(prompt_ids, media_tensors)``.
+
+    Video tensors are flattened over patches, one ``video_grid_thw`` row per clip that has video;
+    audio tensors have one row per clip that has audio; ``modalities[i]`` says which row has what.
+    """
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    rows: list[tuple[list[int], dict]] = []
+    v = a = offset = 0
+    for r, mods in enumerate(modalities):
+        media: dict[str, torch.Tensor] = {}
+        if "video" in mods:
+            n = int(batch["video_grid_thw"][v].prod())
+            media["pixel_values_videos"] = batch["pixel_values_videos"][offset : offset + n]
+            media["video_grid_thw"] = batch["video_grid_thw"][v : v + 1]
+            if "video_second_per_grid" in batch:
+                media["video_second_per_grid"] = batch["video_second_per_grid"][v : v + 1]
+            offset, v = offset + n, v + 1
+        if "audio" in mods:
+            media["input_features"] = batch["input_features"][a : a + 1]
+            media["feature_attention_mask"] = batch["feature_attention_mask"][a : a + 1]
+            a += 1
+        rows.append((ids[r][mask[r].bool()].tolist(), media))
+    n_video = 0 if "pixel_values_videos" not in batch else batch["pixel_values_videos"].shape[0]
+    n_audio = 0 if "input_features" not in batch else batch["input_features"].shape[0]
+    if offset != n_video or a != n_audio:
+        raise RuntimeError(
+            f"build_inputs returned {n_video} video patches / {n_audio} audio rows, but the modalities "
+            f"account for {offset} / {a}: the processor output and the modality sets disagree"
+        )
+    return rows
+
+
+def collate_media(rows: Sequence[dict], device=None, dtype=None) -> dict[str, torch.Tensor]:
+    """Model keyword arguments for a batch of per-row media (audio features padded to the longest)."""
+    out: dict[str, torch.Tensor] = {}
+    videos = [r for r in rows if "pixel_values_videos" in r]
+    if videos:
+        for key in _VIDEO_KEYS:
+            if all(key in r for r in videos):
+                out[key] = torch.cat([r[key] for r in videos])
+    audios = [r for r in rows if "input_features" in r]
+    if audios:
+        width = max(r["input_features"].shape[-1] for r in audios)
+
+        def pad(t):
+            return torch.nn.functional.pad(t, (0, width - t.shape[-1]))
+
+        out["input_features"] = torch.cat([pad(r["input_features"]) for r in audios])
+        out["feature_attention_mask"] = torch.cat([pad(r["feature_attention_mask"]) for r in audios])
+    for key, t in out.items():
+        kw = {"device": device} if device is not None else {}
+        if dtype is not None and t.is_floating_point():
+            kw["dtype"] = dtype
+        out[key] = t.to(**kw) if kw else t
+    return out
+
+
+@dataclass
+class _Row:
+    prompt_ids: list[int]
+    media: dict
+    modalities: frozenset
+
+
+@contextlib.contextmanager
+def _reference_model(ref_model):
+    """Within the block, TRL's ``create_model_from_path`` (which builds GRPO's reference model from
+    the policy's hub name) returns ``ref_model`` instead."""
+    original = _trl_grpo.create_model_from_path
+    _trl_grpo.create_model_from_path = lambda *args, **kwargs: ref_model
+    try:
+        yield
+    finally:
+        _trl_grpo.create_model_from_path = original
+
+
+# ------------------------------------------------------------------------------------ trainer
+
+
+class OmniGRPOTrainer(GRPOTrainer):
+    """``trl.GRPOTrainer`` whose generation and log-prob passes see each clip's video and audio.
+
+    Args beyond GRPOTrainer's:
+        media_store: callable ``clip_id -> Media`` (e.g. :class:`~omnibench.recipes.MediaStore`).
+            The train dataset needs a ``clip_id`` column and a conversational ``prompt`` column
+            (reward functions see prompts and completions in TRL's conversational form);
+            other columns (``label``, ...) reach the reward functions as keyword arguments.
+        prompt: the user prompt text given to the model (default: R1-Omni's).
+        modality_dropout: probability that a clip (all G completions of its group) is shown
+            without its video or without its audio block in a training step.
+        ref_model: reference model for ``beta > 0`` (default: a frozen copy of ``model``).
+    """
+
+    def __init__(
+        self,
+        model,
+        reward_funcs,
+        args: GRPOConfig,
+        train_dataset=None,
+        *,
+        media_store: Callable[[str], Any],
+        prompt: str | None = None,
+        modality_dropout: float = 0.0,
+        ref_model=None,
+        peft_config=None,
+        processing_class=None,
+        **kwargs,
+    ):
+        from omnibench.model.inputs import DEFAULT_PROMPT
+
+        if args.use_vllm or kwargs.get("tools") or kwargs.get("rollout_func") or kwargs.get("environment_factory"):
+            raise ValueError("OmniGRPOTrainer supports transformers generation only (no vLLM, tools or rollout_func)")
+        if not 0.0 <= modality_dropout <= 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1], got {modality_dropout}")
+        self.media_store = media_store
+        self.prompt = prompt or DEFAULT_PROMPT
+        self.modality_dropout = float(modality_dropout)
+        self._pending_rows: list[_Row] | None = None
+        self._active_media: list[dict] | None = None
+        args.remove_unused_columns = False  # the clip_id column must reach _generate_and_score_completions
+
+        ctx = contextlib.nullcontext()
+        if args.beta != 0.0 and peft_config is None and not isinstance(model, str) and not hasattr(model, "peft_config"):
+            ref = ref_model if ref_model is not None else copy.deepcopy(model)
+            ref.requires_grad_(False)
+            ctx = _reference_model(ref)
+        with ctx:
+            super().__init__(
+                model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
+                processing_class=processing_class, peft_config=peft_config, **kwargs,
+            )
+        self._suppress_media_tokens()
+
+    # -------------------------------------------------------------- helpers
+
+    def _suppress_media_tokens(self) -> None:
+        """Never sample a token that would add (or open/close) a media block in the completion."""
+        base = self.accelerator.unwrap_model(self.model)
+        config = getattr(base, "get_base_model", lambda: base)().config
+        ids = {getattr(config, name, None) for name in (
+            "image_token_id", "video_token_id", "audio_token_id", "vision_start_token_id",
+            "vision_end_token_id", "audio_start_token_id", "audio_end_token_id")}
+        tok = self._tokenizer
+        for text in ("<|IMAGE|>", "<|VIDEO|>", "<|AUDIO|>", "<|vision_bos|>", "<|vision_eos|>",
+                     "<|audio_bos|>", "<|audio_eos|>", "<|image_pad|>", "<|video_pad|>"):
+            tid = tok.convert_tokens_to_ids(text)
+            if isinstance(tid, int) and tid != tok.unk_token_id:
+                ids.add(tid)
+        ids = sorted(i for i in ids if isinstance(i, int) and i >= 0)
+        suppress = sorted(set(self.generation_kwargs.get("suppress_tokens") or []) | set(ids))
+        self.generation_kwargs["suppress_tokens"] = suppress
+        self.generation_config.suppress_tokens = suppress
+
+    def _media_dtype(self):
+        for p in self.accelerator.unwrap_model(self.model).parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return None
+
+    def encode_clips(self, clip_ids: Sequence[str], train: bool) -> list[_Row]:
+        """Per-row prompt ids and media tensors; each distinct clip is decoded and processed once.
+
+        With ``train`` and ``modality_dropout > 0``, a clip may lose its video or audio block; the
+        choice depends only on (seed, step, clip id), so all completions of a group and all
+        processes see the same input.
+        """
+        from omnibench.model.inputs import build_inputs
+
+        distinct = list(dict.fromkeys(clip_ids))
+        media, mods = [], []
+        for cid in distinct:
+            m = self.media_store(cid)
+            rng = random.Random(stable_seed(self.args.seed, self.state.global_step, cid))
+            m, keep = modality_dropout(m, self.modality_dropout if train else 0.0, rng)
+            media.append(m)
+            mods.append(keep)
+        batch = build_inputs(self.processing_class, media, mods, prompt=self.prompt)
+        per_clip = {cid: _Row(ids, tensors, keep) for cid, (ids, tensors), keep in
+                    zip(distinct, split_media_rows(batch, mods), mods)}
+        return [per_clip[cid] for cid in clip_ids]
+
+    # -------------------------------------------------------------- overrides of TRL
+
+    def _generate_and_score_completions(self, inputs):
+        if "clip_id" not in inputs[0]:
+            raise KeyError("OmniGRPOTrainer's train dataset needs a 'clip_id' column naming each row's clip")
+        rows = self.encode_clips([x["clip_id"] for x in inputs], train=self.model.training)
+        inputs = [{**x, "modalities": ",".join(sorted(r.modalities))} for x, r in zip(inputs, rows)]
+        self._pending_rows, self._active_media = rows, [r.media for r in rows]
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._pending_rows = self._active_media = None
+        output["omni_media"] = [r.media for r in rows]
+        return output
+
+    def _tokenize_prompts(self, prompts: list):
+        rows = self._pending_rows
+        if rows is None or len(rows) != len(prompts):
+            raise RuntimeError("OmniGRPOTrainer._tokenize_prompts called outside a generation step")
+        fields = collate_media([r.media for r in rows], dtype=self._media_dtype())
+        return [r.prompt_ids for r in rows], None, fields
+
+    def _compute_loss(self, model, inputs):
+        self._active_media = inputs.get("omni_media")
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._active_media = None
+
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+        compute_entropy=False, compute_aux_loss=False, **image_fields,
+    ):
+        media = self._active_media
+        if media is None:  # a text-only batch: TRL's own pass
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **image_fields)
+        if len(media) != input_ids.size(0):
+            raise RuntimeError(f"{len(media)} media rows for a batch of {input_ids.size(0)} sequences")
+        batch_size = batch_size or input_ids.size(0)
+        dtype = self._media_dtype()
+        logps, entropies, aux = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            ids, mask = input_ids[start:end], attention_mask[start:end]
+            labels = ids.masked_fill(mask == 0, -100)  # score only the completion tokens
+            labels[:, :-logits_to_keep] = -100
+            extra = collate_media(media[start:end], device=ids.device, dtype=dtype)
+            if compute_aux_loss:
+                extra["output_router_logits"] = True
+            with self.accelerator.autocast():
+                out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, **extra)
+            logps.append(out.log_probs[:, -logits_to_keep:])
+            if compute_entropy:
+                entropies.append(out.entropy[:, -logits_to_keep:])
+            if compute_aux_loss:
+                aux.append(out.aux_loss)
+        return (
+            torch.cat(logps),
+            torch.cat(entropies) if compute_entropy else None,
+            torch.stack(aux).mean() if compute_aux_loss else None,
+        )
+
+    # -------------------------------------------------------------- analysis
+
+    @torch.no_grad()
+    def completion_logps(self, clip_ids: Sequence[str], completions: Sequence[str]) -> list[torch.Tensor]:
+        """Per-token log-probs of fixed ``completions`` given each clip, through the same media path
+        and log-prob pass the loss uses (no modality dropout). One 1-D tensor per completion."""
+        rows = self.encode_clips(list(clip_ids), train=False)
+        tok = self._tokenizer
+        comp = [tok(c, add_special_tokens=False)["input_ids"] for c in completions]
+        device = self.accelerator.device
+        width_p, width_c = max(len(r.prompt_ids) for r in rows), max(len(c) for c in comp)
+        pad = tok.pad_token_id
+        ids = torch.full((len(rows), width_p + width_c), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, (r, c) in enumerate(zip(rows, comp)):
+            ids[i, width_p - len(r.prompt_ids) : width_p] = torch.tensor(r.prompt_ids)
+            ids[i, width_p : width_p + len(c)] = torch.tensor(c)
+            mask[i, width_p - len(r.prompt_ids) : width_p + len(c)] = 1
+        self._active_media = [r.media for r in rows]
+        try:
+            logps, _, _ = self._get_per_token_logps_and_entropies(
+                self.model, ids.to(device), mask.to(device), width_c)
+        finally:
+            self._active_media = None
+        return [logps[i, : len(c)].cpu() for i, c in enumerate(comp)]
+
+
+# ------------------------------------------------------------------------------------ recipe + run
+
+
+@dataclass
+class GRPORecipe(TrainRecipe):
+    """A GRPO run. Keys that are ``trl.GRPOConfig`` fields (``loss_type``, ``scale_rewards``,
+    ``epsilon``, ``num_iterations``, ...) may be given at the top level; they go to ``trainer``."""
+
+    split: str = field(default="train", metadata={"help": "manifest split (label-only clips)"})
+    rewards: dict = field(
+        default_factory=lambda: {"accuracy": 1.0, "format": 1.0},
+        metadata={"help": "reward name (or 'module:function') -> weight"},
+    )
+    num_generations: int = field(default=4, metadata={"help": "completions per clip (G)"})
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"help": "completions per device per micro-step (a multiple of G keeps groups whole)"})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-steps per optimizer step"})
+    max_completion_length: int = field(default=48, metadata={"help": "tokens generated per completion"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    beta: float = field(default=0.04, metadata={"help": "KL coefficient (R1-Omni/open-r1: 0.04; 0 = no reference)"})
+    resume: bool | str = field(default=False, metadata={"help": "true = last checkpoint in out/checkpoints; or a path"})
+
+    @staticmethod
+    def trainer_args_class():
+        return GRPOConfig
+
+    def validate(self) -> None:
+        if self.per_device_train_batch_size % self.num_generations:
+            raise ValueError(
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
+                f"num_generations ({self.num_generations}) so each step holds whole groups"
+            )
+        resolve_rewards(self.rewards)
+
+    def grpo_config(self) -> GRPOConfig:
+        keys = ("num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
+                "max_completion_length", "temperature", "beta")
+        args = {key: getattr(self, key) for key in keys}
+        args["reward_weights"] = resolve_rewards(self.rewards)[1]
+        args.update(common_args(self))  # the recipe's `trainer` entries win
+        return GRPOConfig(**args)
+
+
+def _dataset(clips, prompt: str):
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {
+            "prompt": [{"role": "user", "content": prompt}],
+            "clip_id": c.id,
+            "label": c.label,
+            "condition": str(c.meta.get("condition", "")),
+        }
+        for c in clips
+    ])
+
+
+def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=None, clips=None,
+                  callbacks=()) -> OmniGRPOTrainer:
+    """The trainer a recipe describes (model, clips and media may be given to skip loading them)."""
+    from omnibench.model.inputs import DEFAULT_PROMPT
+
+    if model is None:
+        model, processor = load_policy(recipe)
+    clips = clips if clips is not None else load_clips(recipe)
+    store = media_store or MediaStore.from_recipe(recipe, clips)
+    peft = lora_config(recipe.lora)
+    if peft is None:
+        set_trainable(model, recipe.freeze_vision, recipe.freeze_audio)
+    prompt = recipe.prompt or DEFAULT_PROMPT
+    reward_funcs, _ = resolve_rewards(recipe.rewards)
+    metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl", aliases=METRIC_ALIASES)
+    return OmniGRPOTrainer(
+        model, reward_funcs, recipe.grpo_config(), _dataset(clips, prompt),
+        media_store=store, prompt=prompt, modality_dropout=recipe.modality_dropout,
+        peft_config=peft, processing_class=processor, callbacks=[metrics, *callbacks],
+    )
+
+
+def finish(trainer, processor, out_dir: Path) -> Path:
+    """Save the trained policy (LoRA merged) with its processor to ``out_dir/model``."""
+    from omnibench.model import save_model
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    final = out_dir / "model"
+    if trainer.accelerator.is_main_process:
+        save_model(model, processor, final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def run_grpo(recipe: GRPORecipe | dict | str, **overrides) -> Path:
+    """Run GRPO from a recipe (object, mapping or YAML path); returns the final model folder."""
+    if not isinstance(recipe, GRPORecipe):
+        recipe = load_recipe(GRPORecipe, recipe, section="grpo", overrides=overrides)
+    elif overrides:
+        recipe = load_recipe(GRPORecipe, {**recipe.to_dict(), **overrides})
+    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
+    apply_threads(recipe)
+    model, processor = load_policy(recipe)
+    trainer = build_trainer(recipe, model, processor)
+    resume = recipe.resume
+    if resume is True:
+        resume = last_checkpoint(recipe.out_dir)
+        if resume is None:
+            print(f"--resume: no checkpoint under {recipe.out_dir / 'checkpoints'}; starting from the beginning")
+    trainer.train(resume_from_checkpoint=resume or None)
+    return finish(trainer, processor, recipe.out_dir)
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def add_grpo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML recipe (a file with a 'grpo:' section also works)")
+    parser.add_argument("--out", help="run folder (overrides the recipe's 'out')")
+    parser.add_argument("--model", help="starting model folder, e.g. the SFT run's model/ (overrides 'model')")
+    parser.add_argument("--manifest", help="manifest.jsonl (overrides 'manifest')")
+    parser.add_argument("--max-steps", type=int, dest="max_steps", help="optimizer steps (overrides 'max_steps')")
+    parser.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint")
+    parser.add_argument("--seed", type=int, help="random seed (overrides 'seed')")
+
+
+def cli_grpo(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k, None) for k in ("out", "model", "manifest", "max_steps", "resume", "seed")}
+    path = run_grpo(args.config, **overrides)
+    print(f"GRPO model saved to {path}")
+    return 0

@@ -1,0 +1,410 @@
+"""Training recipes (YAML -> dataclasses) and the pieces SFT and GRPO share.
+
+A recipe is a YAML mapping. Its keys are either fields of the recipe dataclass
+(:class:`omnibench.sft.SFTRecipe`, :class:`omnibench.grpo.GRPORecipe`, both built on
+:class:`TrainRecipe` below) or fields of the trainer's arguments class (transformers'
+``TrainingArguments`` for SFT, TRL's ``GRPOConfig`` for GRPO): those are collected into the
+recipe's ``trainer`` dict and passed to the arguments class unchanged, so every TRL option
+(``loss_type``, ``scale_rewards``, ``epsilon``, ``num_iterations``, ``mask_truncated_completions``,
+...) is available from YAML without this module naming it. Any other key is an error that names
+the file and the closest valid key.
+
+A pipeline config may hold several stages; :func:`load_recipe` then reads the section named after
+the stage (``sft:`` / ``grpo:``) and inherits the top-level keys that are recipe fields
+(``manifest``, ``seed``, ...).
+
+Shared helpers: :class:`MediaStore` (decode each clip once, in memory over the disk cache),
+:func:`load_policy` (tiny model or checkpoint), :func:`set_trainable` (freeze towers),
+:func:`lora_config` (LoRA restricted to the language model), :func:`modality_dropout`,
+:class:`MetricsJSONL` (per-step metrics as JSONL) and :func:`resolve_bf16`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import random
+import zlib
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# ------------------------------------------------------------------------------------------ recipes
+
+
+@dataclass
+class TrainRecipe:
+    """Fields shared by the SFT and GRPO recipes (help text on each field)."""
+
+    manifest: str = field(default="data/synthemo/manifest.jsonl", metadata={"help": "manifest.jsonl of clips"})
+    split: str = field(default="train", metadata={"help": "manifest split to train on"})
+    model: str = field(
+        default="tiny",
+        metadata={"help": "'tiny' builds the embedded tiny thinker; otherwise a saved model folder (load_model)"},
+    )
+    tiny: dict = field(default_factory=dict, metadata={"help": "size overrides for build_tiny when model='tiny'"})
+    out: str = field(default="runs/train", metadata={"help": "run folder: checkpoints/, model/, metrics.jsonl"})
+    max_clips: int | None = field(default=None, metadata={"help": "use only the first N clips of the split"})
+    prompt: str | None = field(default=None, metadata={"help": "user prompt; None = R1-Omni's DEFAULT_PROMPT"})
+    decode: dict = field(
+        default_factory=dict, metadata={"help": "DecodeConfig fields (num_frames, size, sr, max_audio_s, ...)"}
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "decode cache folder; None = <manifest folder>/.decode_cache"}
+    )
+    modality_dropout: float = field(
+        default=0.0,
+        metadata={"help": "probability that a training example has its video or its audio block dropped (50/50)"},
+    )
+    freeze_vision: bool = field(default=False, metadata={"help": "freeze the vision tower"})
+    freeze_audio: bool = field(default=False, metadata={"help": "freeze the audio tower"})
+    lora: dict | None = field(
+        default=None,
+        metadata={"help": "LoRA on the language model: {r, alpha, dropout, targets}; None = full fine-tuning"},
+    )
+    seed: int = field(default=0, metadata={"help": "random seed (model init, sampling, dropout)"})
+    max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1 = from epochs"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the split when max_steps = -1"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
+    save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0 = only at the end)"})
+    bf16: bool | str = field(default="auto", metadata={"help": "bf16 mixed precision: true | false | auto (CUDA)"})
+    progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
+    threads: int | str | None = field(
+        default="auto",
+        metadata={"help": "torch CPU threads; 'auto' = 1 when no CUDA device is present (the tiny model's small "
+                  "matrices gain nothing from more, and a busy machine makes extra threads many times slower), "
+                  "None = leave torch's setting"},
+    )
+    trainer: dict = field(
+        default_factory=dict, metadata={"help": "further TrainingArguments / GRPOConfig fields, passed unchanged"}
+    )
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+def _recipe_fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls) if f.init}
+
+
+def _args_fields(cls) -> set[str]:
+    args_class = cls.trainer_args_class() if hasattr(cls, "trainer_args_class") else None
+    return {f.name for f in dataclasses.fields(args_class)} if args_class else set()
+
+
+def load_recipe(
+    cls,
+    source: str | os.PathLike | Mapping | None = None,
+    section: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+):
+    """Build a recipe dataclass ``cls`` from a YAML file (or mapping), then apply ``overrides``.
+
+    With ``section`` (e.g. ``"grpo"``) and a file that has that top-level key, the section is read
+    and the top-level keys that are ``cls`` fields are inherited. Keys that are fields of the
+    trainer's arguments class go to ``recipe.trainer``. Unknown keys raise ``ValueError``.
+    """
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "<recipe>"
+    if source is None:
+        data: dict = {}
+    elif isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe file {path} not found")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    own = _recipe_fields(cls)
+    if section and isinstance(data.get(section), Mapping):
+        inherited = {k: v for k, v in data.items() if k in own}
+        data = {**inherited, **data[section]}
+    data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+
+    trainer_keys = _args_fields(cls)
+    kwargs: dict[str, Any] = {}
+    trainer: dict[str, Any] = dict(data.pop("trainer", None) or {})
+    for key, value in data.items():
+        if key in own:
+            kwargs[key] = value
+        elif key in trainer_keys:
+            trainer[key] = value
+        else:
+            close = difflib.get_close_matches(key, sorted(own | trainer_keys), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{name}: unknown recipe key {key!r} for {cls.__name__}{hint}")
+    bad = sorted(set(trainer) - trainer_keys) if trainer_keys else []
+    if bad:
+        raise ValueError(f"{name}: trainer keys {bad} are not fields of {cls.trainer_args_class().__name__}")
+    kwargs["trainer"] = trainer
+    recipe = cls(**kwargs)
+    recipe.validate() if hasattr(recipe, "validate") else None
+    return recipe
+
+
+def save_recipe(recipe: TrainRecipe, path: str | os.PathLike) -> Path:
+    """Write the resolved recipe as YAML (the run folder's record of what ran)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def apply_threads(recipe: TrainRecipe) -> None:
+    """Set torch's CPU thread count as the recipe asks ('auto': 1 on a machine without CUDA)."""
+    import torch
+
+    threads = recipe.threads
+    if isinstance(threads, str):
+        if threads.lower() != "auto":
+            raise ValueError(f"threads must be an integer, 'auto' or null, got {threads!r}")
+        threads = None if torch.cuda.is_available() else 1
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def resolve_bf16(value: bool | str) -> bool:
+    """``"auto"`` -> True on a CUDA device with bf16 support, else False."""
+    if isinstance(value, str):
+        if value.lower() != "auto":
+            raise ValueError(f"bf16 must be true, false or 'auto', got {value!r}")
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(value)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def load_clips(recipe: TrainRecipe):
+    """The recipe's clips (manifest split, first ``max_clips``); errors name the manifest."""
+    from omnibench.data.manifest import read_manifest
+
+    path = Path(recipe.manifest)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"manifest {path} not found; create SynthEmo with `omnibench synth --out {path.parent}` or index a dataset"
+        )
+    clips = read_manifest(path, split=recipe.split)
+    if not clips:
+        raise ValueError(f"manifest {path} has no clips in split {recipe.split!r}")
+    return clips[: recipe.max_clips] if recipe.max_clips else clips
+
+
+class MediaStore:
+    """Decoded media by clip id: decoded once (through the on-disk :class:`DecodeCache`) and kept in
+    memory (least-recently-used, ``max_items``), so every training step reuses the same arrays."""
+
+    def __init__(self, clips, decode: Mapping | None = None, cache_dir: str | os.PathLike | None = None,
+                 max_items: int = 4096):
+        from omnibench.data.media import DecodeCache, DecodeConfig
+
+        self.clips = {c.id: c for c in clips}
+        self.cfg = DecodeConfig(**dict(decode or {}))
+        self.cache = DecodeCache(cache_dir) if cache_dir else None
+        self.max_items = max_items
+        self._mem: OrderedDict = OrderedDict()
+        self.decoded = 0
+
+    @classmethod
+    def from_recipe(cls, recipe: TrainRecipe, clips) -> MediaStore:
+        cache = recipe.cache_dir or str(Path(recipe.manifest).parent / ".decode_cache")
+        return cls(clips, recipe.decode, cache)
+
+    @classmethod
+    def from_media(cls, media: Mapping[str, Any]) -> MediaStore:
+        """An in-memory store over already-decoded media (tests, notebooks)."""
+        store = cls([], None, None, max_items=max(len(media), 1))
+        store._mem.update(media)
+        return store
+
+    def __call__(self, clip_id: str):
+        if clip_id in self._mem:
+            self._mem.move_to_end(clip_id)
+            return self._mem[clip_id]
+        if clip_id not in self.clips:
+            raise KeyError(f"clip {clip_id!r} is not in this media store")
+        from omnibench.data.media import decode_clip
+
+        media = decode_clip(self.clips[clip_id], self.cfg, self.cache)
+        self.decoded += 1
+        self._mem[clip_id] = media
+        if len(self._mem) > self.max_items:
+            self._mem.popitem(last=False)
+        return media
+
+
+def modality_dropout(media, p: float, rng: random.Random):
+    """With probability ``p``, drop the video or the audio block (50/50) exactly as attribution does
+    (``apply_removal(..., strategy="drop")``). Returns ``(media, modalities)``; a clip lacking a
+    modality is never left with none."""
+    from omnibench.model.inputs import ALL, apply_removal
+
+    present = frozenset(m for m, ok in (("video", media.frames is not None), ("audio", media.audio is not None)) if ok)
+    if p <= 0 or present != ALL or rng.random() >= p:
+        return media, present
+    keep = frozenset({"audio"}) if rng.random() < 0.5 else frozenset({"video"})
+    return apply_removal(media, keep, strategy="drop")
+
+
+def stable_seed(*parts) -> int:
+    """A seed that is the same in every process for the same parts (clip id, step, seed)."""
+    return zlib.crc32("|".join(map(str, parts)).encode())
+
+
+# ------------------------------------------------------------------------------------------ model
+
+
+def load_policy(recipe: TrainRecipe):
+    """(model, processor): the tiny thinker built from scratch or a saved model folder."""
+    from omnibench.model import build_tiny, load_model
+
+    if recipe.model == "tiny":
+        return build_tiny(seed=recipe.seed, **dict(recipe.tiny or {}))
+    path = Path(recipe.model)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"model folder {path} not found; give a folder written by save_model/run_sft, or model: tiny"
+        )
+    return load_model(path)
+
+
+#: LoRA targets: projection layers of the language model only (not the vision or audio towers).
+LM_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+def lora_config(spec: Mapping | None):
+    """peft ``LoraConfig`` restricted to the language model, or None for full fine-tuning.
+
+    ``spec`` keys: ``r`` (8), ``alpha`` (16), ``dropout`` (0.05), ``targets`` (a regex over module
+    names; default :data:`LM_LORA_TARGETS`), ``modules_to_save`` (e.g. towers to train fully).
+    """
+    if not spec:
+        return None
+    from peft import LoraConfig
+
+    spec = dict(spec)
+    allowed = {"r", "alpha", "dropout", "targets", "modules_to_save"}
+    if set(spec) - allowed:
+        raise ValueError(f"lora keys {sorted(set(spec) - allowed)} unknown; use {sorted(allowed)}")
+    return LoraConfig(
+        r=int(spec.get("r", 8)),
+        lora_alpha=int(spec.get("alpha", 16)),
+        lora_dropout=float(spec.get("dropout", 0.05)),
+        target_modules=spec.get("targets", LM_LORA_TARGETS),
+        modules_to_save=spec.get("modules_to_save"),
+        task_type="CAUSAL_LM",
+    )
+
+
+def tower_modules(model) -> dict[str, Any]:
+    """The vision and audio tower modules of a thinker (keys 'vision', 'audio')."""
+    base = getattr(model, "model", model)
+    return {"vision": getattr(base, "visual", None), "audio": getattr(base, "audio_tower", None)}
+
+
+def set_trainable(model, freeze_vision: bool = False, freeze_audio: bool = False) -> dict[str, int]:
+    """Freeze the requested towers; returns trainable parameter counts per part."""
+    towers = tower_modules(model)
+    for name, frozen in (("vision", freeze_vision), ("audio", freeze_audio)):
+        if frozen and towers[name] is not None:
+            towers[name].requires_grad_(False)
+    counts = {name: sum(p.numel() for p in m.parameters() if p.requires_grad) if m is not None else 0
+              for name, m in towers.items()}
+    counts["total"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return counts
+
+
+# ------------------------------------------------------------------------------------------ logging
+
+
+def _trainer_callback_base():
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class MetricsJSONL(_trainer_callback_base()):
+    """Trainer callback: every log event becomes one JSON line ``{"step": ..., ...}`` in ``path``.
+
+    ``aliases`` adds friendly names (e.g. ``accuracy`` for ``rewards/accuracy/mean``). On resume,
+    lines after the resumed step are dropped first, so the file holds each step once.
+    """
+
+    def __init__(self, path: str | os.PathLike, aliases: Mapping[str, str] | None = None):
+        self.path = Path(path)
+        self.aliases = dict(aliases or {})
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, "epoch": state.epoch}
+        for key, value in logs.items():
+            if isinstance(value, (int, float, str, bool)) or value is None:
+                row[key] = value
+        for alias, key in self.aliases.items():
+            if key in row:
+                row[alias] = row[key]
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows of a metrics JSONL file (for notebooks: ``pd.DataFrame(read_metrics(p))``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
+    """The newest ``checkpoint-N`` folder under ``<out>/checkpoints`` (None if there is none)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = Path(out_dir) / "checkpoints"
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def common_args(recipe: TrainRecipe) -> dict[str, Any]:
+    """TrainingArguments values every run sets from the recipe (the ``trainer`` dict wins)."""
+    save_steps = recipe.save_steps if recipe.save_steps and recipe.save_steps > 0 else None
+    args = {
+        "output_dir": str(recipe.out_dir / "checkpoints"),
+        "max_steps": recipe.max_steps,
+        "num_train_epochs": recipe.epochs,
+        "learning_rate": recipe.learning_rate,
+        "seed": recipe.seed,
+        "data_seed": recipe.seed,
+        "bf16": resolve_bf16(recipe.bf16),
+        "logging_steps": 1,
+        "save_strategy": "steps" if save_steps else "no",
+        "save_steps": save_steps or 500,
+        "report_to": [],
+        "disable_tqdm": not recipe.progress,
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+        "gradient_checkpointing": False,
+    }
+    args.update(recipe.trainer or {})
+    return args

@@ -1,0 +1,216 @@
+"""Cold-start supervised fine-tuning on explained (or label-only) answers, with video + audio.
+
+R1-Omni first teaches the model the answer format on a small set of clips whose answers explain
+themselves (``<think>…</think><answer>label</answer>``), then runs GRPO on a much larger label-only
+set. :func:`run_sft` does the first stage with transformers' ``Trainer``:
+
+* the dataset is the manifest's ``cold_start`` split; each example is ``(clip id, target text)``;
+* :class:`OmniSFTCollator` takes each clip's decoded media from a
+  :class:`~omnibench.recipes.MediaStore` (decoded once, then reused every epoch), applies modality
+  dropout, and calls ``omnibench.model.build_inputs(..., completions=targets, return_labels=True)``,
+  so the loss covers the assistant tokens only (prompt, media placeholders and padding are -100);
+* ``mode: explained`` trains on ``clip.meta["reasoning"]``; ``mode: label_only`` trains on
+  ``<answer>label</answer>`` with no think block at all -- the paper's "label-only SFT" baseline,
+  which (by design) earns no format reward;
+* modality dropout: with probability ``modality_dropout`` an example is shown without its video or
+  without its audio block, removed exactly as attribution and single-modality evaluation remove
+  it (``apply_removal(strategy="drop")``), so those inputs are not out of distribution later.
+
+The run folder holds ``checkpoints/`` (Trainer checkpoints, ``resume: true`` continues the last),
+``model/`` (final weights + processor, what :func:`run_sft` returns), ``recipe.yaml`` and
+``metrics.jsonl`` (loss, learning rate, grad norm per step).
+
+CLI: ``omnibench sft --config FILE [--out DIR] [--mode label_only] [--max-steps N] [--resume]``,
+also under ``accelerate launch --config_file configs/accelerate/ddp.yaml -m omnibench.cli sft ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from omnibench.recipes import (
+    MediaStore,
+    MetricsJSONL,
+    TrainRecipe,
+    apply_threads,
+    common_args,
+    last_checkpoint,
+    load_clips,
+    load_policy,
+    load_recipe,
+    lora_config,
+    modality_dropout,
+    save_recipe,
+    set_trainable,
+)
+
+MODES = ("explained", "label_only")
+
+
+def target_text(clip, mode: str) -> str:
+    """The assistant answer SFT trains on for ``clip`` in ``mode``."""
+    if mode == "label_only":
+        if not clip.label:
+            raise ValueError(f"clip {clip.id} has no label; label-only SFT needs labelled clips")
+        return f"<answer>{clip.label}</answer>"
+    if mode == "explained":
+        text = (clip.meta or {}).get("reasoning")
+        if not text:
+            raise ValueError(
+                f"clip {clip.id} (split {clip.split}) has no meta['reasoning']; explained SFT needs "
+                "clips with reasoning text (SynthEmo's cold_start split), or use mode: label_only"
+            )
+        return text
+    raise ValueError(f"unknown SFT mode {mode!r}; use one of {MODES}")
+
+
+class SFTDataset(torch.utils.data.Dataset):
+    """``{"clip_id", "target"}`` examples (media are attached by the collator)."""
+
+    def __init__(self, clips: Sequence, mode: str):
+        self.items = [{"clip_id": c.id, "target": target_text(c, mode)} for c in clips]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+class OmniSFTCollator:
+    """Batch of ``{"clip_id", "target"}`` -> model inputs with labels on the answer tokens only."""
+
+    def __init__(self, processor, media_store: Callable[[str], Any], prompt: str | None = None,
+                 modality_dropout: float = 0.0, seed: int = 0):
+        from omnibench.model.inputs import DEFAULT_PROMPT
+
+        self.processor = processor
+        self.media_store = media_store
+        self.prompt = prompt or DEFAULT_PROMPT
+        self.p = float(modality_dropout)
+        self.rng = random.Random(seed)
+        self.seen: dict[str, int] = {}  # how often each modality set was used (for the report)
+
+    def __call__(self, features: Sequence[dict]) -> dict:
+        from omnibench.model.inputs import build_inputs
+
+        media, mods = [], []
+        for f in features:
+            m, keep = modality_dropout(self.media_store(f["clip_id"]), self.p, self.rng)
+            media.append(m)
+            mods.append(keep)
+            name = ",".join(sorted(keep)) or "none"
+            self.seen[name] = self.seen.get(name, 0) + 1
+        batch = build_inputs(self.processor, media, mods, prompt=self.prompt,
+                             completions=[f["target"] for f in features], return_labels=True)
+        return dict(batch)
+
+
+@dataclass
+class SFTRecipe(TrainRecipe):
+    """A cold-start SFT run. Keys that are ``transformers.TrainingArguments`` fields
+    (``weight_decay``, ``warmup_ratio``, ``lr_scheduler_type``, ...) may be given at the top level."""
+
+    split: str = field(default="cold_start", metadata={"help": "manifest split (clips with reasoning text)"})
+    mode: str = field(default="explained", metadata={"help": "explained | label_only (paper's baseline)"})
+    batch_size: int = field(default=8, metadata={"help": "examples per device per step"})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-steps per optimizer step"})
+    epochs: float = field(default=3.0, metadata={"help": "passes over the cold-start set"})
+    learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate"})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps with linear warm-up"})
+    resume: bool | str = field(default=False, metadata={"help": "true = last checkpoint in out/checkpoints; or a path"})
+
+    @staticmethod
+    def trainer_args_class():
+        from transformers import TrainingArguments
+
+        return TrainingArguments
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not 0.0 <= self.modality_dropout <= 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1], got {self.modality_dropout}")
+
+    def training_args(self):
+        from transformers import TrainingArguments
+
+        args = {"per_device_train_batch_size": self.batch_size,
+                    "gradient_accumulation_steps": self.gradient_accumulation_steps,
+                    "warmup_steps": self.warmup_ratio, "lr_scheduler_type": "cosine"}
+        args.update(common_args(self))
+        return TrainingArguments(**args)
+
+
+def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=None, clips=None, callbacks=()):
+    """The transformers Trainer a recipe describes (model, clips and media may be passed in)."""
+    from transformers import Trainer
+
+    if model is None:
+        model, processor = load_policy(recipe)
+    clips = clips if clips is not None else load_clips(recipe)
+    store = media_store or MediaStore.from_recipe(recipe, clips)
+    peft = lora_config(recipe.lora)
+    if peft is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, peft)
+    else:
+        set_trainable(model, recipe.freeze_vision, recipe.freeze_audio)
+    collator = OmniSFTCollator(processor, store, recipe.prompt, recipe.modality_dropout, recipe.seed)
+    metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl")
+    return Trainer(model=model, args=recipe.training_args(), train_dataset=SFTDataset(clips, recipe.mode),
+                   data_collator=collator, callbacks=[metrics, *callbacks])
+
+
+def run_sft(recipe: SFTRecipe | dict | str, **overrides) -> Path:
+    """Run SFT from a recipe (object, mapping or YAML path); returns the final model folder."""
+    from omnibench.model import save_model
+
+    if not isinstance(recipe, SFTRecipe):
+        recipe = load_recipe(SFTRecipe, recipe, section="sft", overrides=overrides)
+    elif overrides:
+        recipe = load_recipe(SFTRecipe, {**recipe.to_dict(), **overrides})
+    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
+    apply_threads(recipe)
+    model, processor = load_policy(recipe)
+    trainer = build_trainer(recipe, model, processor)
+    resume = recipe.resume
+    if resume is True:
+        resume = last_checkpoint(recipe.out_dir)
+        if resume is None:
+            print(f"--resume: no checkpoint under {recipe.out_dir / 'checkpoints'}; starting from the beginning")
+    trainer.train(resume_from_checkpoint=resume or None)
+    final = recipe.out_dir / "model"
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        save_model(model, processor, final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def add_sft_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML recipe (a file with an 'sft:' section also works)")
+    parser.add_argument("--out", help="run folder (overrides the recipe's 'out')")
+    parser.add_argument("--mode", choices=MODES, help="explained (cold start) | label_only (paper's baseline)")
+    parser.add_argument("--model", help="starting model: 'tiny' or a model folder (overrides 'model')")
+    parser.add_argument("--manifest", help="manifest.jsonl (overrides 'manifest')")
+    parser.add_argument("--max-steps", type=int, dest="max_steps", help="optimizer steps (overrides 'max_steps')")
+    parser.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint")
+    parser.add_argument("--seed", type=int, help="random seed (overrides 'seed')")
+
+
+def cli_sft(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k, None) for k in ("out", "mode", "model", "manifest", "max_steps", "resume", "seed")}
+    path = run_sft(args.config, **overrides)
+    print(f"SFT model saved to {path}")
+    return 0

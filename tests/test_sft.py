@@ -1,0 +1,114 @@
+"""Cold-start SFT: targets, the multimodal collator (labels, modality dropout), a run and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from omnibench.data.manifest import Clip
+from omnibench.data.media import synth_media
+from omnibench.model import build_tiny, load_model
+from omnibench.recipes import MediaStore, read_metrics
+from omnibench.sft import OmniSFTCollator, SFTRecipe, target_text
+
+REASONING = "<think>The face shows a smiling mouth.</think><answer>happy</answer>"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny(seed=0)
+
+
+@pytest.fixture(scope="module")
+def store():
+    rng = np.random.default_rng(0)
+    return MediaStore.from_media({
+        f"c{i}": synth_media(rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8),
+                             rng.normal(0, 0.1, 16000).astype(np.float32), clip_id=f"c{i}")
+        for i in range(4)
+    })
+
+
+def test_targets_per_mode():
+    clip = Clip(id="a", video="a.mp4", label="happy", split="cold_start", meta={"reasoning": REASONING})
+    assert target_text(clip, "explained") == REASONING
+    assert target_text(clip, "label_only") == "<answer>happy</answer>"
+    bare = Clip(id="b", video="b.mp4", label="sad", split="train")
+    with pytest.raises(ValueError, match="meta\\['reasoning'\\].*label_only"):
+        target_text(bare, "explained")
+    with pytest.raises(ValueError, match="unknown SFT mode"):
+        target_text(clip, "chatty")
+
+
+def test_collator_labels_only_the_answer_tokens(tiny, store):
+    processor = tiny[1]
+    batch = OmniSFTCollator(processor, store)([{"clip_id": "c0", "target": REASONING},
+                                               {"clip_id": "c1", "target": "<answer>sad</answer>"}])
+    tok = processor.tokenizer
+    for row, target in zip(batch["labels"], (REASONING, "<answer>sad</answer>")):
+        labelled = row[row != -100].tolist()
+        assert tok.decode(labelled) == target + "<|im_end|>"
+    assert batch["video_grid_thw"].shape[0] == 2 and batch["input_features"].shape[0] == 2
+
+
+def test_collator_modality_dropout_removes_one_block(tiny, store):
+    processor = tiny[1]
+    feats = [{"clip_id": f"c{i}", "target": REASONING} for i in range(4)]
+    always = OmniSFTCollator(processor, store, modality_dropout=1.0, seed=1)
+    batch = always(feats * 4)
+    assert sum(always.seen.values()) == 16 and set(always.seen) <= {"video", "audio"} and len(always.seen) == 2
+    n_video, n_audio = always.seen.get("video", 0), always.seen.get("audio", 0)
+    assert batch["video_grid_thw"].shape[0] == n_video and batch["input_features"].shape[0] == n_audio
+    vid = processor.tokenizer.convert_tokens_to_ids("<|VIDEO|>")
+    assert int((batch["input_ids"] == vid).any(dim=1).sum()) == n_video  # block gone from the prompt too
+    never = OmniSFTCollator(processor, store, modality_dropout=0.0)
+    never(feats)
+    assert never.seen == {"audio,video": 4}
+
+
+def test_recipe_routes_training_arguments():
+    from omnibench.recipes import load_recipe
+
+    recipe = load_recipe(SFTRecipe, {"mode": "label_only", "weight_decay": 0.1, "batch_size": 2})
+    args = recipe.training_args()
+    assert args.weight_decay == 0.1 and args.per_device_train_batch_size == 2
+    assert args.remove_unused_columns is False
+    with pytest.raises(ValueError, match="mode must be one of"):
+        load_recipe(SFTRecipe, {"mode": "chatty"})
+
+
+@pytest.fixture(scope="module")
+def synthemo(tmp_path_factory):
+    from omnibench.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("synthemo"), n_train=4, n_cold_start=8, n_test=0, seed=0, workers=1)
+
+
+@pytest.mark.slow
+def test_cli_sft_trains_and_saves_a_loadable_model(synthemo, tmp_path):
+    from omnibench.cli import main
+
+    cfg = tmp_path / "sft.yaml"
+    cfg.write_text(json.dumps({"manifest": str(synthemo), "model": "tiny", "batch_size": 4, "learning_rate": 3e-3,
+                                   "max_steps": 6, "modality_dropout": 0.3, "progress": False, "decode": {"size": 56}}))
+    out = tmp_path / "run"
+    assert main(["sft", "--config", str(cfg), "--out", str(out)]) == 0
+    rows = [r for r in read_metrics(out) if "loss" in r]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    model, processor = load_model(out / "model")
+    assert model.config.text_config.hidden_size == 64 and processor.tokenizer is not None
+    out2 = tmp_path / "label_only"
+    assert main(["sft", "--config", str(cfg), "--out", str(out2), "--mode", "label_only", "--max-steps", "1"]) == 0
+    assert (out2 / "model" / "config.json").is_file()
