@@ -34,7 +34,9 @@ def tiny():
     return build_tiny(seed=0)
 
 
-def make_clip(seed: int, n_frames: int = 8, seconds: float = 1.5, size: int = 112, clip_id: str = "") -> Media:
+def make_clip(
+    seed: int, n_frames: int = 8, seconds: float = 1.5, size: int = 112, clip_id: str = ""
+) -> Media:
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 256, (n_frames, size, size, 3), dtype=np.uint8)
     audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
@@ -82,7 +84,9 @@ def test_processor_and_config_wiring(tiny):
     assert type(processor.video_processor).__name__ == "Qwen2VLVideoProcessor"
     assert type(processor.image_processor).__name__.startswith("Qwen2VLImageProcessor")
     cfg = model.config
-    audio_id, video_id, abos, vbos = ids_of(processor, "<|AUDIO|>", "<|VIDEO|>", "<|audio_bos|>", "<|vision_bos|>")
+    audio_id, video_id, abos, vbos = ids_of(
+        processor, "<|AUDIO|>", "<|VIDEO|>", "<|audio_bos|>", "<|vision_bos|>"
+    )
     assert (cfg.audio_token_id, cfg.video_token_id) == (audio_id, video_id)
     assert (cfg.audio_start_token_id, cfg.vision_start_token_id) == (abos, vbos)
     assert cfg.text_config.vocab_size == len(processor.tokenizer)
@@ -107,7 +111,12 @@ def test_build_tiny_is_seeded_and_leaves_global_rng(tiny):
 
 
 def test_parse_modalities():
-    assert parse_modalities("both") == ALL == parse_modalities("video,audio") == parse_modalities(["audio", "video"])
+    assert (
+        parse_modalities("both")
+        == ALL
+        == parse_modalities("video,audio")
+        == parse_modalities(["audio", "video"])
+    )
     assert parse_modalities("none") == NONE == parse_modalities([])
     assert parse_modalities("video") == VIDEO
     with pytest.raises(ValueError, match="unknown modality"):
@@ -132,7 +141,10 @@ def test_removed_modality_is_absent_and_forward_generate_work(tiny, clips, mods)
     ids = batch["input_ids"]
     blocks = {"video": ("<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"),
               "audio": ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")}  # fmt: skip
-    tensors = {"video": ("pixel_values_videos", "video_grid_thw"), "audio": ("input_features", "feature_attention_mask")}
+    tensors = {
+        "video": ("pixel_values_videos", "video_grid_thw"),
+        "audio": ("input_features", "feature_attention_mask"),
+    }
     for m in ("video", "audio"):
         present = any(bool((ids == t).any()) for t in ids_of(processor, *blocks[m]))
         assert present == (m in mods)
@@ -200,7 +212,7 @@ def test_removal_strategies_really_remove(clips):
     out, keep = apply_removal(clip, NONE, "noise", rng=0)
     assert keep == ALL and out.frames.dtype == np.uint8 and out.frames.shape == clip.frames.shape
     assert not np.array_equal(out.frames, clip.frames) and out.frames.std() > 30
-    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))
     assert not np.array_equal(out.audio, clip.audio) and abs(rms(out.audio) - rms(clip.audio)) < 0.02
     again, _ = apply_removal(clip, NONE, "noise", rng=0)
     assert np.array_equal(again.frames, out.frames)  # seeded
@@ -213,11 +225,12 @@ def test_removal_strategies_really_remove(clips):
 
 
 def test_dropped_and_blacked_inputs_differ_as_expected(tiny, clips):
-    model, processor = tiny
+    _model, processor = tiny
     dropped, keep = apply_removal(clips[0], VIDEO, "drop")
-    assert build_inputs(processor, [dropped], keep)["input_ids"].shape[1] < build_inputs(processor, [clips[0]], ALL)[
-        "input_ids"
-    ].shape[1]
+    assert (
+        build_inputs(processor, [dropped], keep)["input_ids"].shape[1]
+        < build_inputs(processor, [clips[0]], ALL)["input_ids"].shape[1]
+    )
     black, keep = apply_removal(clips[0], AUDIO, "black")
     batch = build_inputs(processor, [black], keep)
     assert "pixel_values_videos" in batch  # black frames still go in, normalised constant patches
@@ -231,7 +244,12 @@ def test_dropped_and_blacked_inputs_differ_as_expected(tiny, clips):
 def _direct_logp(model, processor, clip, mods, completions):
     """Sum of completion-token log-probs from a plain forward over prompt + completion (one row each)."""
     batch = build_inputs(
-        processor, [clip] * len(completions), mods, completions=completions, return_labels=True, close_turn=False
+        processor,
+        [clip] * len(completions),
+        mods,
+        completions=completions,
+        return_labels=True,
+        close_turn=False,
     )
     logp = torch.log_softmax(forward_logits(model, batch).double(), dim=-1)
     out = []
@@ -246,13 +264,22 @@ def test_score_labels_matches_per_label_forward(tiny, clips):
     mods = [ALL, AUDIO, NONE]
     scores = score_labels(model, processor, clips, mods, DFEW7, batch_size=2)
     assert scores.shape == (3, 7) and scores.dtype == np.float64
-    direct = [_direct_logp(model, processor, c, m, [f"<answer>{lab}</answer>" for lab in DFEW7]) for c, m in zip(clips, mods)]
+    direct = [
+        _direct_logp(model, processor, c, m, [f"<answer>{lab}</answer>" for lab in DFEW7])
+        for c, m in zip(clips, mods)
+    ]
     np.testing.assert_allclose(scores, np.array(direct), atol=2e-4)
     # with a per-clip reasoning prefix: log p(prefix + answer) - log p(prefix)
-    prefixes = ["<think>The face shows wide eyes.</think>", "<think>The voice is plain and steady.</think>", ""]
+    prefixes = [
+        "<think>The face shows wide eyes.</think>",
+        "<think>The voice is plain and steady.</think>",
+        "",
+    ]
     scores = score_labels(model, processor, clips, mods, DFEW7, prefix=prefixes)
     for i, (c, m, pre) in enumerate(zip(clips, mods, prefixes)):
-        rows = _direct_logp(model, processor, c, m, [pre + f"<answer>{lab}</answer>" for lab in DFEW7] + [pre])
+        rows = _direct_logp(
+            model, processor, c, m, [pre + f"<answer>{lab}</answer>" for lab in DFEW7] + [pre]
+        )
         want = rows[:-1] - (rows[-1] if pre else 0.0)
         np.testing.assert_allclose(scores[i], want, atol=2e-4)
 
@@ -261,7 +288,10 @@ def test_score_labels_multi_token_labels(tiny, clips):
     model, processor = tiny
     labels = ["happy", "happiness", "not sure"]  # shared first token, unequal lengths
     scores = score_labels(model, processor, clips[:2], ALL, labels)
-    direct = [_direct_logp(model, processor, c, ALL, [f"<answer>{lab}</answer>" for lab in labels]) for c in clips[:2]]
+    direct = [
+        _direct_logp(model, processor, c, ALL, [f"<answer>{lab}</answer>" for lab in labels])
+        for c in clips[:2]
+    ]
     np.testing.assert_allclose(scores, np.array(direct), atol=2e-4)
 
 
@@ -270,7 +300,7 @@ def test_score_labels_multi_token_labels(tiny, clips):
 
 def test_generate_sampling_groups_and_seed(tiny, clips):
     model, processor = tiny
-    kw = dict(do_sample=True, num_return_sequences=3, max_new_tokens=6, seed=7, batch_size=2)
+    kw = {"do_sample": True, "num_return_sequences": 3, "max_new_tokens": 6, "seed": 7, "batch_size": 2}
     a = generate(model, processor, clips, ALL, **kw)
     b = generate(model, processor, clips, ALL, **kw)
     assert len(a) == 9 and a == b
@@ -300,26 +330,28 @@ def _tiny_full_layout(thinker):
 
     tc = thinker.config
     vocab = tc.text_config.vocab_size
-    talker = dict(
-        vocab_size=vocab, embedding_size=tc.text_config.hidden_size, hidden_size=32, intermediate_size=64,
-        num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-        tts_codec_start_token_id=vocab - 7, tts_codec_end_token_id=vocab - 6, tts_codec_pad_token_id=vocab - 5,
-        tts_codec_mask_token_id=vocab - 4, tts_text_start_token_id=vocab - 3, tts_text_end_token_id=vocab - 2,
-        tts_text_pad_token_id=vocab - 1, audio_token_index=tc.audio_token_index, image_token_index=tc.image_token_index,
-        video_token_index=tc.video_token_index, vision_start_token_id=tc.vision_start_token_id,
-        vision_end_token_id=tc.vision_end_token_id, audio_start_token_id=tc.audio_start_token_id,
-        audio_end_token_id=tc.audio_end_token_id,
-    )  # fmt: skip
-    dit = dict(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, head_dim=16, ff_mult=1, emb_dim=16, num_embeds=64,
-        mel_dim=8, enc_emb_dim=8, enc_dim=16, enc_channels=[16, 16, 16, 16, 32], enc_attention_channels=8,
-        enc_se_channels=8, look_ahead_layers=[1], look_backward_layers=[0],
-    )  # fmt: skip
-    bigvgan = dict(mel_dim=8, upsample_initial_channel=16, resblock_kernel_sizes=[3],
-                   resblock_dilation_sizes=[[1, 3, 5]], upsample_rates=[2], upsample_kernel_sizes=[4])  # fmt: skip
+    talker = {
+        "vocab_size": vocab, "embedding_size": tc.text_config.hidden_size, "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        "tts_codec_start_token_id": vocab - 7, "tts_codec_end_token_id": vocab - 6, "tts_codec_pad_token_id": vocab - 5,
+        "tts_codec_mask_token_id": vocab - 4, "tts_text_start_token_id": vocab - 3, "tts_text_end_token_id": vocab - 2,
+        "tts_text_pad_token_id": vocab - 1, "audio_token_index": tc.audio_token_index, "image_token_index": tc.image_token_index,
+        "video_token_index": tc.video_token_index, "vision_start_token_id": tc.vision_start_token_id,
+        "vision_end_token_id": tc.vision_end_token_id, "audio_start_token_id": tc.audio_start_token_id,
+        "audio_end_token_id": tc.audio_end_token_id,
+    }  # fmt: skip
+    dit = {
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "head_dim": 16, "ff_mult": 1, "emb_dim": 16, "num_embeds": 64,
+        "mel_dim": 8, "enc_emb_dim": 8, "enc_dim": 16, "enc_channels": [16, 16, 16, 16, 32], "enc_attention_channels": 8,
+        "enc_se_channels": 8, "look_ahead_layers": [1], "look_backward_layers": [0],
+    }  # fmt: skip
+    bigvgan = {"mel_dim": 8, "upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
+                   "resblock_dilation_sizes": [[1, 3, 5]], "upsample_rates": [2], "upsample_kernel_sizes": [4]}  # fmt: skip
     cfg = Qwen2_5OmniConfig(
-        thinker_config=tc.to_dict(), talker_config=talker, token2wav_config=dict(dit_config=dit, bigvgan_config=bigvgan)
+        thinker_config=tc.to_dict(),
+        talker_config=talker,
+        token2wav_config={"dit_config": dit, "bigvgan_config": bigvgan},
     )
     full = Qwen2_5OmniForConditionalGeneration(cfg)
     full.thinker.load_state_dict(thinker.state_dict())
@@ -349,7 +381,9 @@ def test_bad_paths_give_clear_errors(tiny, tmp_path):
         load_model(tmp_path / "empty")
     other = tmp_path / "llama"
     other.mkdir()
-    (other / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (other / "config.json").write_text(
+        json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]})
+    )
     with pytest.raises(ModelLoadError, match="model_type='llama'.*supported.*qwen2_5_omni"):
         load_model(other)
     noweights = tmp_path / "noweights"
@@ -359,3 +393,31 @@ def test_bad_paths_give_clear_errors(tiny, tmp_path):
         load_model(noweights)
     with pytest.raises(ModelLoadError, match="is a file"):
         load_model(other / "config.json")
+
+
+# --------------------------------------------------------------------------------------------- Qwen3-Omni
+
+
+@pytest.mark.slow
+def test_tiny_qwen3_omni_thinker_through_the_same_interface(tmp_path):
+    model, processor = build_tiny(arch="qwen3_omni", seed=0)
+    assert type(model).__name__ == "Qwen3OmniMoeThinkerForConditionalGeneration"
+    clips = [make_clip(5, size=128), make_clip(6, seconds=1.1, size=128)]
+    mods = [ALL, AUDIO]
+    batch = build_inputs(processor, clips, mods)
+    assert int((batch["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<|VIDEO|>")).sum()) == 64
+    last = forward_logits(model, batch)[:, -1]
+    for i in range(2):
+        single = forward_logits(model, build_inputs(processor, [clips[i]], mods[i]))[:, -1]
+        torch.testing.assert_close(last[i : i + 1], single, atol=1e-4, rtol=1e-4)
+    scores = score_labels(model, processor, clips, mods, DFEW7)
+    direct = [
+        _direct_logp(model, processor, c, m, [f"<answer>{lab}</answer>" for lab in DFEW7])
+        for c, m in zip(clips, mods)
+    ]
+    np.testing.assert_allclose(scores, np.array(direct), atol=2e-4)
+    assert len(generate(model, processor, clips, VIDEO, max_new_tokens=3)) == 2
+    save_model(model, processor, tmp_path)
+    loaded, proc2 = load_model(tmp_path)
+    assert type(proc2).__name__ == "Qwen3OmniMoeProcessor"
+    assert torch.equal(forward_logits(loaded, build_inputs(proc2, clips, mods)), forward_logits(model, batch))

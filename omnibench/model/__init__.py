@@ -1,9 +1,9 @@
 """Omni model layer: the tiny Qwen2.5-Omni thinker, loading real checkpoints, prompts, inputs, scoring.
 
-    model, processor = build_tiny()                       # or load_model("path/to/Qwen2.5-Omni-3B")
-    batch = build_inputs(processor, media, {"video"})     # modality left out = block and tensors absent
-    texts = generate(model, processor, media, ALL)
-    logp = score_labels(model, processor, media, ALL, labels=DFEW7)   # (n_clips, n_labels)
+model, processor = build_tiny()                       # or load_model("path/to/Qwen2.5-Omni-3B")
+batch = build_inputs(processor, media, {"video"})     # modality left out = block and tensors absent
+texts = generate(model, processor, media, ALL)
+logp = score_labels(model, processor, media, ALL, labels=DFEW7)   # (n_clips, n_labels)
 """
 
 from omnibench.model.generation import generate, score_labels

@@ -49,7 +49,11 @@ def _to_device(batch, device: torch.device, dtype: torch.dtype | None = None):
     for k, v in batch.items():
         if isinstance(v, torch.Tensor):
             v = v.to(device)
-            if dtype is not None and v.is_floating_point() and k in ("pixel_values_videos", "pixel_values", "input_features"):
+            if (
+                dtype is not None
+                and v.is_floating_point()
+                and k in ("pixel_values_videos", "pixel_values", "input_features")
+            ):
                 v = v.to(dtype)
         out[k] = v
     return out
@@ -88,12 +92,12 @@ def generate(
     tok = processor.tokenizer
     device, dtype = _model_device(model), model.dtype
     eos = sorted({end_of_turn_id(tok), *([tok.eos_token_id] if tok.eos_token_id is not None else [])})
-    gen_kwargs = dict(
-        max_new_tokens=max_new_tokens,
-        do_sample=do_sample,
-        eos_token_id=eos,
-        pad_token_id=tok.pad_token_id,
-    )
+    gen_kwargs = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": do_sample,
+        "eos_token_id": eos,
+        "pad_token_id": tok.pad_token_id,
+    }
     if do_sample:
         gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
     if seed is not None:
@@ -105,7 +109,9 @@ def generate(
     try:
         for idx in _progress(_batches(len(media), batch_size), progress, n_batches, "generate"):
             rows = [i for i in idx for _ in range(num_return_sequences)]
-            batch = encode(processor, [media[i] for i in rows], [mods[i] for i in rows], prompt, system=system)
+            batch = encode(
+                processor, [media[i] for i in rows], [mods[i] for i in rows], prompt, system=system
+            )
             batch = _to_device(batch, device, dtype)
             out = model.generate(**batch, **gen_kwargs)
             new = out[:, batch["input_ids"].shape[1] :]
@@ -128,7 +134,10 @@ def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
 
 def _continuations(tok, labels: Sequence[str], prefix: str) -> tuple[int, list[list[int]]]:
     """Token ids of ``prefix + <answer>label</answer>`` per label and the number of prefix tokens in them."""
-    full = [tok(prefix + "<answer>" + label + "</answer>", add_special_tokens=False)["input_ids"] for label in labels]
+    full = [
+        tok(prefix + "<answer>" + label + "</answer>", add_special_tokens=False)["input_ids"]
+        for label in labels
+    ]
     prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
     k = 0
     while k < len(prefix_ids) and all(k < len(f) and f[k] == prefix_ids[k] for f in full):
@@ -227,7 +236,11 @@ def score_labels(
                 pos = start.repeat_interleave(n_lab, dim=0) + torch.arange(steps, device=device)
                 pos = pos.unsqueeze(0).expand(3, -1, -1)
                 out2 = model(
-                    input_ids=inp, attention_mask=full_mask, position_ids=pos, past_key_values=cache, use_cache=True
+                    input_ids=inp,
+                    attention_mask=full_mask,
+                    position_ids=pos,
+                    past_key_values=cache,
+                    use_cache=True,
                 )
                 tail_logp = torch.log_softmax(out2.logits.float(), dim=-1)
             for r, i in enumerate(idx):

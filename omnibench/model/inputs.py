@@ -76,8 +76,10 @@ def available_modalities(media: Media) -> frozenset[str]:
 
 def per_clip_modalities(modalities, n: int) -> list[frozenset[str]]:
     """One modality set per clip: a single spec is broadcast; a list/tuple of sets is taken per clip."""
-    if isinstance(modalities, (list, tuple)) and modalities and not all(
-        isinstance(m, str) and m.strip().lower() in ALL for m in modalities
+    if (
+        isinstance(modalities, (list, tuple))
+        and modalities
+        and not all(isinstance(m, str) and m.strip().lower() in ALL for m in modalities)
     ):
         if len(modalities) != n:
             raise ValueError(f"got {len(modalities)} modality sets for {n} clips")
@@ -171,7 +173,9 @@ def render_prompt(
     """The prompt text (with one placeholder per block) written by the checkpoint's chat template."""
     template = getattr(processor, "chat_template", None) or processor.tokenizer.chat_template
     if template is None:
-        raise ValueError("the processor has no chat template (chat_template.jinja missing from the checkpoint)")
+        raise ValueError(
+            "the processor has no chat template (chat_template.jinja missing from the checkpoint)"
+        )
     return processor.tokenizer.apply_chat_template(
         conversation(modalities, prompt, system),
         chat_template=template,
@@ -190,6 +194,10 @@ def _video_kwargs(processor) -> dict:
     valid = getattr(getattr(vp, "valid_kwargs", None), "__annotations__", {})
     if "cap_pixels_per_frame" in valid:
         kwargs["cap_pixels_per_frame"] = bool(getattr(vp, "cap_pixels_per_frame", None))
+    if "do_sample_frames" in valid:
+        kwargs["do_sample_frames"] = (
+            False  # frames were already sampled at decode time (Qwen3-VL would resample)
+        )
     kwargs["input_data_format"] = "channels_last"
     return kwargs
 
@@ -199,20 +207,32 @@ def _audio_kwargs(processor, audios: list[np.ndarray]) -> dict:
     longest = max(len(a) for a in audios)
     # one FFT window of zeros after the longest clip: every clip's valid mel frames then see the same
     # zero tail whatever the batch, and no clip is padded to Whisper's fixed 30 s
-    return {"max_length": int(min(fe.n_samples, longest + fe.n_fft)), "sampling_rate": fe.sampling_rate}
+    return {
+        "padding": "max_length",
+        "max_length": int(min(fe.n_samples, longest + fe.n_fft)),
+        "sampling_rate": fe.sampling_rate,
+    }
 
 
 def _check_media(processor, media: Media, mods: frozenset[str]) -> None:
     name = media.clip_id or "<unnamed clip>"
     if "video" in mods:
         f = media.frames
-        if not isinstance(f, np.ndarray) or f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8 or len(f) == 0:
+        if (
+            not isinstance(f, np.ndarray)
+            or f.ndim != 4
+            or f.shape[-1] != 3
+            or f.dtype != np.uint8
+            or len(f) == 0
+        ):
             got = f"{f.dtype} {f.shape}" if isinstance(f, np.ndarray) else type(f).__name__
             raise ValueError(f"clip {name}: frames must be uint8 (T, H, W, 3) with T >= 1, got {got}")
     if "audio" in mods:
         a = media.audio
         if not isinstance(a, np.ndarray) or a.ndim != 1:
-            raise ValueError(f"clip {name}: audio must be a mono float32 array (n,), got {getattr(a, 'shape', a)}")
+            raise ValueError(
+                f"clip {name}: audio must be a mono float32 array (n,), got {getattr(a, 'shape', a)}"
+            )
         fe = processor.feature_extractor
         if media.sr != fe.sampling_rate:
             raise ValueError(
@@ -247,7 +267,11 @@ def encode(
     texts = [render_prompt(processor, mods, prompt, add_generation_prompt, system) for mods in modalities]
     videos = [m.frames for m, mods in zip(media, modalities) if "video" in mods]
     audios = [np.asarray(m.audio, dtype=np.float32) for m, mods in zip(media, modalities) if "audio" in mods]
-    kwargs: dict = {"text": texts, "return_tensors": "pt", "padding": True}
+    kwargs: dict = {
+        "text": texts,
+        "return_tensors": "pt",
+        "text_kwargs": {"padding": True, "padding_side": "left"},
+    }
     if videos:
         kwargs["videos"] = videos
         kwargs["videos_kwargs"] = _video_kwargs(processor)
@@ -274,9 +298,14 @@ def end_of_turn_id(tokenizer) -> int:
     return int(tid)
 
 
-def _append_left_padded(enc: BatchFeature, extra: Sequence[Sequence[int]], pad_id: int, labels: bool) -> BatchFeature:
+def _append_left_padded(
+    enc: BatchFeature, extra: Sequence[Sequence[int]], pad_id: int, labels: bool
+) -> BatchFeature:
     ids, mask = enc["input_ids"], enc["attention_mask"]
-    rows = [torch.cat([ids[i][mask[i].bool()], torch.as_tensor(list(e), dtype=ids.dtype)]) for i, e in enumerate(extra)]
+    rows = [
+        torch.cat([ids[i][mask[i].bool()], torch.as_tensor(list(e), dtype=ids.dtype)])
+        for i, e in enumerate(extra)
+    ]
     n_extra = [len(e) for e in extra]
     width = max(len(r) for r in rows)
     new_ids = torch.full((len(rows), width), pad_id, dtype=ids.dtype)

@@ -56,17 +56,21 @@ def _resolve_dir(path: str | os.PathLike) -> Path:
     if p.is_dir():
         return p
     text = str(path)
+    cache_note = ""
     if not p.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~")):
-        try:  # a hub id that is already cached locally
-            from huggingface_hub import snapshot_download
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
+        try:  # a hub id that is already in the local Hugging Face cache
             return Path(snapshot_download(text, local_files_only=True))
-        except Exception:
-            pass
+        except (LocalEntryNotFoundError, HFValidationError, OSError) as e:
+            cache_note = f" It is not in the local Hugging Face cache either ({type(e).__name__})."
     if p.exists():
-        raise ModelLoadError(f"load_model: {p} is a file; expected a checkpoint folder holding config.json and weights")
+        raise ModelLoadError(
+            f"load_model: {p} is a file; expected a checkpoint folder holding config.json and weights"
+        )
     raise ModelLoadError(
-        f"load_model: {p} does not exist. Expected a local folder with config.json, *.safetensors and the "
+        f"load_model: {p} does not exist.{cache_note} Expected a local folder with config.json, *.safetensors and the "
         "processor files (a model saved by omnibench.model.save_model, or a Qwen2.5-Omni download such as "
         "`huggingface-cli download Qwen/Qwen2.5-Omni-3B --local-dir DIR`); nothing is downloaded at run time."
     )
@@ -110,7 +114,9 @@ def load_model(
             "(or Qwen3-Omni) checkpoint, full or thinker-only"
         )
     if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
-        raise ModelLoadError(f"load_model: {directory} has config.json but no weights (*.safetensors or *.bin)")
+        raise ModelLoadError(
+            f"load_model: {directory} has config.json but no weights (*.safetensors or *.bin)"
+        )
     model_cls_name, cfg_cls_name, proc_cls_name, sub_key = ARCHITECTURES[model_type]
     model_cls = getattr(transformers, model_cls_name)
     cfg_cls = getattr(transformers, cfg_cls_name)
@@ -118,7 +124,9 @@ def load_model(
         config = cfg_cls.from_pretrained(directory)
     else:
         if sub_key not in raw:
-            raise ModelLoadError(f"load_model: {directory}/config.json (model_type {model_type!r}) lacks {sub_key!r}")
+            raise ModelLoadError(
+                f"load_model: {directory}/config.json (model_type {model_type!r}) lacks {sub_key!r}"
+            )
         config = cfg_cls(**raw[sub_key])
     kwargs: dict = {"config": config, "local_files_only": True}
     if dtype is not None:
