@@ -404,6 +404,7 @@ def common_args(recipe: TrainRecipe) -> dict[str, Any]:
         "disable_tqdm": not recipe.progress,
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
+        "dataloader_pin_memory": False,
         "gradient_checkpointing": False,
     }
     args.update(recipe.trainer or {})

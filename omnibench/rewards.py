@@ -40,8 +40,8 @@ RewardFn = Callable[..., list]
 #: name -> reward function (the names recipes use).
 REWARDS: dict[str, RewardFn] = {}
 
-_ANSWER_RE = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.S)
-_FORMAT_RE = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.S)
+_ANSWER_RE = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.DOTALL)
+_FORMAT_RE = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 

@@ -37,10 +37,11 @@ def tiny():
 
 def _media(n: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {
+    t = np.arange(16000) / 16000
+    return {  # distinct frames, and tones of distinct pitch and loudness
         f"c{i}": synth_media(
             rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8),
-            rng.normal(0, 0.1, 16000).astype(np.float32),
+            (0.9 ** i * np.sin(2 * np.pi * 150 * (i + 1) * t) + rng.normal(0, 0.01, t.size)).astype(np.float32),
             clip_id=f"c{i}",
         )
         for i in range(n)

@@ -144,16 +144,16 @@ def test_bad_completion_type_raises():
 
 def test_called_like_trl_calls_reward_functions():
     # GRPOTrainer._calculate_rewards passes these keyword arguments plus every dataset column.
-    kwargs = dict(
-        prompts=["p", "p"],
-        completions=[GOOD, "nope"],
-        completion_ids=[[1, 2], [3]],
-        label=["happy", "happy"],
-        clip_id=["a", "a"],
-        trainer_state=None,
-        log_extra=lambda *a: None,
-        log_metric=lambda *a: None,
-    )
+    kwargs = {
+        "prompts": ["p", "p"],
+        "completions": [GOOD, "nope"],
+        "completion_ids": [[1, 2], [3]],
+        "label": ["happy", "happy"],
+        "clip_id": ["a", "a"],
+        "trainer_state": None,
+        "log_extra": lambda *a: None,
+        "log_metric": lambda *a: None,
+    }
     assert accuracy_reward(**kwargs) == [1.0, 0.0]
     assert format_reward(**kwargs) == [1.0, 0.0]
 
