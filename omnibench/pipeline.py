@@ -38,6 +38,7 @@ import copy
 import datetime as _dt
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -297,7 +298,7 @@ def open_run(run_dir: str | os.PathLike, create: bool = True) -> RunFolder:
 
 
 def _jsonable(x):
-    """Convert numpy scalars/arrays, Paths and tuples to JSON types (recursively)."""
+    """Convert numpy scalars/arrays, Paths and tuples to JSON types, NaN/inf to None (recursively)."""
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -306,12 +307,14 @@ def _jsonable(x):
         return str(x)
     if hasattr(x, "tolist") and callable(x.tolist):  # numpy scalar or array
         return _jsonable(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # NaN / inf are not JSON: null
     return x
 
 
 def _write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

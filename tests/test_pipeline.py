@@ -181,8 +181,11 @@ def test_run_folder_metrics_merge_and_require(tmp_path):
     import numpy as np
 
     run.update_metrics("timing", {"data": np.float32(1.5)})
+    run.update_metrics("attribution", {"validation": {"video": {"n": 0, "share_ok": float("nan")}}})
     m = run.read_metrics()
     assert set(m["eval"]) == {"base", "grpo"} and m["timing"]["data"] == 1.5
+    assert m["attribution"]["validation"]["video"]["share_ok"] is None  # NaN is written as null (valid JSON)
+    assert "NaN" not in run.metrics_path.read_text()
     with pytest.raises(FileNotFoundError, match=r"checkpoints/grpo/model \(made by 03_grpo.ipynb\)"):
         run.require("checkpoints/grpo/model")
     assert build_report(run.path, render_notebooks=False).is_file()
