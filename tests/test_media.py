@@ -94,3 +94,11 @@ def test_cache_key_follows_file_identity(tmp_path, mp4_factory):
     k1 = cache.key(clip, DecodeConfig())
     mp4_factory("a.mp4", seed=2, n_frames=13)  # rewritten file: new size/mtime
     assert cache.key(clip, DecodeConfig()) != k1
+
+
+@pytest.mark.parametrize("size", [16, 24, 48, (40, 24)])
+def test_any_output_size(mp4_factory, size):
+    # decord 0.6's own resize fails for some widths: decoding must not depend on it
+    m = decode_clip(Clip("a", str(mp4_factory(size=64)), "happy", "t"), DecodeConfig(num_frames=3, size=size))
+    hw = (size, size) if isinstance(size, int) else size
+    assert m.frames.shape == (3, *hw, 3)

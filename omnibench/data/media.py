@@ -117,18 +117,34 @@ def sample_indices(n_total: int, n: int) -> np.ndarray:
     return np.minimum((np.arange(n) + 0.5) * n_total / n, n_total - 1).astype(np.int64)
 
 
+def resize_frames(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear, antialiased resize of uint8 (T, H, W, 3) frames to ``hw``."""
+    if frames.shape[1:3] == tuple(hw):
+        return frames
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
 def decode_frames(path: str, cfg: DecodeConfig) -> np.ndarray:
+    """``cfg.num_frames`` frames sampled uniformly, resized after decoding.
+
+    (Resizing after decoding touches only the sampled frames; decord 0.6's own resize also fails
+    for some widths, e.g. 16, 24 and 48.)
+    """
     decord = _decord()
     if not Path(path).is_file():
         raise MediaError(f"video file {path} does not exist")
-    hw = cfg.hw
     try:
-        kwargs = {"width": hw[1], "height": hw[0]} if hw else {}
-        vr = decord.VideoReader(path, num_threads=1, **kwargs)
+        vr = decord.VideoReader(path, num_threads=1)
         frames = vr.get_batch(sample_indices(len(vr), cfg.num_frames).tolist()).asnumpy()
     except Exception as e:  # decord raises its own DECORDError / RuntimeError
         raise MediaError(f"cannot decode video {path}: {e}".splitlines()[0]) from e
-    return np.ascontiguousarray(frames, dtype=np.uint8)
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    return resize_frames(frames, cfg.hw) if cfg.hw else frames
 
 
 def decode_audio(path: str, cfg: DecodeConfig, is_video: bool) -> np.ndarray:
