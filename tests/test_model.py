@@ -295,6 +295,18 @@ def test_score_labels_multi_token_labels(tiny, clips):
     np.testing.assert_allclose(scores, np.array(direct), atol=2e-4)
 
 
+def test_scoring_and_generation_through_a_lora_wrapper(clips):
+    from peft import LoraConfig, get_peft_model
+
+    model, processor = build_tiny(seed=3)
+    lora = LoraConfig(r=4, target_modules=r".*language_model.*\.(q_proj|v_proj)", init_lora_weights=False)
+    peft_model = get_peft_model(model, lora)
+    scores = score_labels(peft_model, processor, clips[:1], ALL, DFEW7)
+    direct = _direct_logp(peft_model, processor, clips[0], ALL, [f"<answer>{lab}</answer>" for lab in DFEW7])
+    np.testing.assert_allclose(scores[0], direct, atol=2e-4)
+    assert len(generate(peft_model, processor, clips[:1], AUDIO, max_new_tokens=3)) == 1
+
+
 # --------------------------------------------------------------------------------------------- generation
 
 

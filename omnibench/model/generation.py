@@ -41,7 +41,19 @@ def _progress(it, enabled: bool, total: int, desc: str):
 
 
 def _model_device(model) -> torch.device:
-    return next(model.parameters()).device
+    """Where inputs go: the token embedding's device (right for single-device and sharded models)."""
+    try:
+        return model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):
+        return next(model.parameters()).device
+
+
+def _rope_deltas(model) -> torch.Tensor | None:
+    """The M-RoPE offsets the thinker stored during the last prompt forward (works through PEFT wrappers)."""
+    for module in model.modules():
+        if "rope_deltas" in vars(module):
+            return module.rope_deltas
+    return None
 
 
 def _to_device(batch, device: torch.device, dtype: torch.dtype | None = None):
@@ -229,7 +241,7 @@ def score_labels(
                             inp[r * n_lab + li, : len(feed)] = torch.as_tensor(feed, device=device)
                             tmask[r * n_lab + li, : len(feed)] = 1
                 full_mask = torch.cat([mask.repeat_interleave(n_lab, dim=0), tmask], dim=1)
-                deltas = model.model.rope_deltas
+                deltas = _rope_deltas(model)
                 if deltas is None:
                     deltas = torch.zeros(len(idx), 1, dtype=torch.long, device=device)
                 start = mask.sum(-1, keepdim=True) + deltas.to(device).view(len(idx), 1)
