@@ -13,6 +13,7 @@ import base64
 import datetime as _dt
 import html
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,12 +48,21 @@ KEY_FIGURES = (
 # --------------------------------------------------------------------------------------------------
 
 
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x))
+
+
 def _pct(x) -> str:
-    return "-" if x is None else f"{100 * float(x):.1f}"
+    return f"{100 * float(x):.1f}" if _num(x) else "-"
+
+
+def _pctu(x) -> str:
+    """Percent with its unit, or '-'."""
+    return f"{_pct(x)}%" if _num(x) else "-"
 
 
 def _ci(ci) -> str:
-    if not ci or len(ci) != 2 or ci[0] is None:
+    if not ci or len(ci) != 2 or not (_num(ci[0]) and _num(ci[1])):
         return ""
     return f"[{100 * float(ci[0]):.1f}, {100 * float(ci[1]):.1f}]"
 
@@ -109,17 +119,22 @@ def _first_n(rows, split):
     return "?"
 
 
-def _html_eval_table(metrics: Mapping) -> str:
-    rows = table_rows(metrics)
+def _html_eval_table(metrics: Mapping, key: str = "eval", titles: Mapping | None = None) -> str:
+    """WAR/UAR table of ``metrics[key]`` ({row: {split: cell}}): one row per checkpoint (or
+    checkpoint/modalities), per split WAR and UAR with their CIs, n and the unparseable rate."""
+    sub = {key: metrics.get(key) or {}, }
+    rows = table_rows({"eval": sub[key]})
     if not rows:
         return "<p class='missing'>No evaluation results yet (stage <code>evaluate</code>).</p>"
-    splits = _splits(metrics)
+    titles = CHECKPOINT_TITLES if titles is None else titles
+    splits = _splits({"eval": sub[key]})
     head1 = "<tr><th rowspan=2>checkpoint</th>" + "".join(
         f"<th colspan=4>{html.escape(SPLIT_TITLES.get(s, s))}</th>" for s in splits) + "</tr>"
     head2 = "<tr>" + "<th>WAR</th><th>UAR</th><th>n</th><th>unparseable</th>" * len(splits) + "</tr>"
     body = []
     for r in rows:
-        tds = [f"<td class='name'>{html.escape(CHECKPOINT_TITLES.get(r['checkpoint'], r['checkpoint']))}</td>"]
+        name = titles.get(r["checkpoint"], r["checkpoint"])
+        tds = [f"<td class='name'>{html.escape(name)}</td>"]
         for s in splits:
             c = r.get(s)
             if not c:
@@ -127,11 +142,37 @@ def _html_eval_table(metrics: Mapping) -> str:
                 continue
             tds.append(f"<td><b>{_pct(c.get('war'))}</b> <small>{_ci(c.get('war_ci'))}</small></td>")
             tds.append(f"<td><b>{_pct(c.get('uar'))}</b> <small>{_ci(c.get('uar_ci'))}</small></td>")
-            tds.append(f"<td>{c.get('n', '-')}</td><td>{_pct(c.get('unparseable'))}%</td>")
+            tds.append(f"<td>{c.get('n', '-')}</td><td>{_pctu(c.get('unparseable'))}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    return ("<table class='eval'>" + head1 + head2 + "".join(body) + "</table>"
-            "<p class='note'>WAR = accuracy, UAR = mean per-class recall, in %, with seeded bootstrap 95% CIs; "
-            "unparseable answers count as wrong.</p>")
+    return "<table class='eval'>" + head1 + head2 + "".join(body) + "</table>"
+
+
+def _modality_title(row: str) -> str:
+    ck, _, mods = row.partition("/")
+    only = {"video": "video only (audio removed)", "audio": "audio only (video removed)", "none": "text only"}
+    return f"{CHECKPOINT_TITLES.get(ck, ck)}: {only.get(mods, mods)}"
+
+
+def _html_records(records, columns: Sequence[tuple[str, str]], title: str = "") -> str:
+    """A list of dicts as a table; ``columns`` = (key, header); a key ``x`` with ``x_lo``/``x_hi``
+    siblings is shown with its CI."""
+    if not records:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns)
+    rows = []
+    for r in records:
+        tds = []
+        for k, _ in columns:
+            v = r.get(k)
+            cell = html.escape(_fmt(v)) if not _num(v) else f"{float(v):.3g}" if isinstance(v, float) else str(v)
+            if not _num(v) and v is None:
+                cell = "-"
+            lo, hi = r.get(f"{k}_lo"), r.get(f"{k}_hi")
+            if _num(lo) and _num(hi):
+                cell += f" <small>[{lo:.2f}, {hi:.2f}]</small>"
+            tds.append(f"<td{' class=name' if not _num(v) else ''}>{cell}</td>")
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return (f"<h3>{html.escape(title)}</h3>" if title else "") + f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def _html_kv_table(d: Mapping, title: str) -> str:
@@ -153,6 +194,8 @@ def _html_kv_table(d: Mapping, title: str) -> str:
 
 
 def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
@@ -265,36 +308,72 @@ def build_report(
                     if total is not None else "")
                  + "</table>")
 
-    parts.append("<h2>Emotion recognition (R1-Omni table)</h2>" + _html_eval_table(metrics))
-    for key, title in (("eval_modalities", "Single-modality evaluation"),):
-        if metrics.get(key):
-            parts.append(_html_kv_table(metrics[key], title))
+    parts.append("<h2>Emotion recognition (R1-Omni table)</h2>" + _html_eval_table(metrics)
+                 + "<p class='note'>WAR = accuracy, UAR = mean per-class recall, in %, with seeded bootstrap 95% CIs; "
+                 "unparseable answers count as wrong.</p>")
+    if metrics.get("eval_modalities"):
+        titles = {k: _modality_title(k) for k in metrics["eval_modalities"]}
+        parts.append("<h3>Single-modality evaluation</h3>"
+                     + _html_eval_table(metrics, key="eval_modalities", titles=titles))
 
     att = metrics.get("attribution") or {}
     parts.append("<h2>Measured modality attribution</h2>")
     if att:
+        meth = att.get("method") or {}
+        if meth:
+            parts.append(f"<p class='note'>Exact Shapley values over video and audio on <code>{html.escape(str(att.get('split', '')))}</code>"
+                         f" ({meth.get('n', '?')} clips): removal <code>{html.escape(str(meth.get('strategy')))}</code>, "
+                         f"value <code>{html.escape(str(meth.get('value')))}</code>, target "
+                         f"<code>{html.escape(str(meth.get('target')))}</code>; shares undefined (no modality changes "
+                         f"the value) for {meth.get('n_undefined', '?')} clips.</p>")
         val = att.get("validation") or {}
         if val:
             parts.append("<p>Validation on SynthEmo: among correctly classified, non-neutral clips whose emotion is "
                          "carried by one modality only, the fraction whose informative modality gets a Shapley share "
                          "above 0.5 (<code>share_ok</code>).</p><table><tr><th>condition</th><th>n</th><th>share_ok</th></tr>"
                          + "".join(f"<tr><td class='name'>{html.escape(str(k))}</td><td>{v.get('n', '-')}</td>"
-                                   f"<td>{_pct(v.get('share_ok'))}%</td></tr>" for k, v in val.items()
+                                   f"<td>{_pctu(v.get('share_ok'))}</td></tr>" for k, v in val.items()
                                    if isinstance(v, Mapping))
                          + "</table>")
         fa = att.get("faithfulness") or {}
         if fa:
             parts.append(f"<p>Faithfulness of the stated reasoning to the measured attribution: agreement on the "
-                         f"dominant modality <b>{_pct(fa.get('agreement'))}%</b>, correlation of stated and measured "
+                         f"dominant modality <b>{_pctu(fa.get('agreement'))}</b>, correlation of stated and measured "
                          f"video shares <b>{_fmt(fa.get('correlation'))}</b>.</p>")
-        rest = {k: v for k, v in att.items() if k not in ("validation", "faithfulness")}
-        if rest:
-            parts.append(_html_kv_table(rest, "More attribution figures"))
+        parts.append(_html_records(att.get("by_condition"), [("group", "condition"), ("n", "n"),
+                                   ("share_video", "video share"), ("share_audio", "audio share"),
+                                   ("accuracy", "accuracy")], "Mean Shapley shares per SynthEmo condition (95% CI)"))
+        parts.append(_html_records(att.get("perceptual"), [("modality", "permuted"), ("group", "clips"),
+                                   ("acc", "accuracy"), ("acc_perm", "permuted accuracy"), ("drop", "drop")],
+                                   "Perceptual score"))
+        by_split = att.get("by_split") or {}
+        if by_split:
+            recs = []
+            for sp, d in by_split.items():
+                v, f = d.get("validation") or {}, d.get("faithfulness") or {}
+                recs.append({"split": sp, **{f"{m}_n": (v.get(m) or {}).get("n") for m in ("video", "audio")},
+                             **{f"{m}_ok": (v.get(m) or {}).get("share_ok") for m in ("video", "audio")},
+                             "agreement": f.get("agreement"), "correlation": f.get("correlation")})
+            parts.append(_html_records(recs, [("split", "split"), ("video_n", "video n"), ("video_ok", "video share_ok"),
+                                              ("audio_n", "audio n"), ("audio_ok", "audio share_ok"),
+                                              ("agreement", "faithfulness agreement"), ("correlation", "correlation")],
+                                       "Per split"))
     else:
         parts.append("<p class='missing'>No attribution results yet (stage <code>attribution</code>).</p>")
 
     if metrics.get("training"):
-        parts.append(_html_kv_table(metrics["training"], "Training summary"))
+        recs = []
+        for name, d in metrics["training"].items():
+            if not isinstance(d, Mapping):
+                continue
+            r = {"run": name, "steps": d.get("steps"), "seconds": d.get("seconds")}
+            for k, v in d.items():
+                if isinstance(v, Mapping) and "first" in v:
+                    r[k] = f"{_fmt(v['first'])} → {_fmt(v['last'])}"
+            recs.append(r)
+        keys = list(dict.fromkeys(k for r in recs for k in r))
+        parts.append("<h2>Training</h2>" + _html_records(recs, [(k, k) for k in keys])
+                     + "<p class='note'>x → y: mean over the first and the last 10% of the logged steps.</p>")
 
     stems = _figure_stems(run.figures)
     if stems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -199,3 +200,24 @@ def test_cli_run_returns_1_with_message(tmp_path, nbdir, capsys, monkeypatch):
     args = parser.parse_args(["--config", str(tmp_path / "nope.yaml"), "--name", "x", "--runs-dir", str(tmp_path)])
     assert pipeline.cli_run(args) == 1
     assert "nope.yaml not found" in capsys.readouterr().err
+
+
+def test_report_tables_from_metrics_only(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    cell = {"war": 0.8, "uar": 0.75, "war_ci": [0.7, 0.9], "uar_ci": [0.6, 0.85], "n": 70, "unparseable": 0.05}
+    run.update_metrics("eval", {"base": {"test_id": {**cell, "war": 0.1}}, "grpo": {"test_id": cell, "test_ood": cell}})
+    run.update_metrics("eval_modalities", {"grpo/video": {"test_id": {**cell, "war": 0.4}}})
+    run.update_metrics("attribution", {"validation": {"video": {"n": 0, "share_ok": None},
+                                                      "audio": {"n": 12, "share_ok": 0.9166}},
+                                       "faithfulness": {"agreement": 0.5, "correlation": None},
+                                       "by_condition": [{"group": "audio", "n": 5, "share_video": 0.1, "share_video_lo": 0.0,
+                                                         "share_video_hi": 0.2, "share_audio": 0.9, "accuracy": 1.0}]})
+    html = build_report(run.path, render_notebooks=False).read_text()
+    assert "cold-start SFT + GRPO" in html and "80.0</b> <small>[70.0, 90.0]" in html
+    assert "video only (audio removed)" in html and "40.0" in html
+    assert "91.7%" in html and not re.search(r"\bnan\b", html, flags=re.I)
+    assert "[0.00, 0.20]" in html  # a share with its CI
+    text = format_table(run.read_metrics())
+    lines = text.splitlines()
+    assert lines[0].split() == ["checkpoint", "test_id", "WAR", "test_id", "UAR", "test_ood", "WAR", "test_ood", "UAR"]
+    assert lines[2].startswith("base") and lines[3].startswith("grpo") and "80.0 [70.0, 90.0]" in lines[3]
