@@ -34,7 +34,6 @@ The run-folder layout (shared by the notebooks, the report and the dashboard) li
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as _dt
 import json
 import logging
@@ -49,29 +48,29 @@ from pathlib import Path
 import yaml
 
 __all__ = [
-    "import_manifest",
-    "count_table",
-    "one_per_class",
-    "clip_durations",
-    "save_base_model",
-    "model_labels",
-    "training_summary",
-    "load_completions",
-    "save_attribution",
-    "pick_examples",
     "STAGES",
-    "Stage",
     "PipelineError",
     "RunFolder",
-    "open_run",
+    "Stage",
+    "add_report_args",
+    "add_run_args",
+    "cli_report",
+    "cli_run",
+    "clip_durations",
+    "count_table",
+    "import_manifest",
+    "load_completions",
     "load_recipe",
+    "model_labels",
+    "notebooks_dir",
+    "one_per_class",
+    "open_run",
+    "pick_examples",
     "resolve_params",
     "run_pipeline",
-    "notebooks_dir",
-    "add_run_args",
-    "cli_run",
-    "add_report_args",
-    "cli_report",
+    "save_attribution",
+    "save_base_model",
+    "training_summary",
 ]
 
 KERNEL_NAME = "python3"
@@ -256,7 +255,7 @@ class RunFolder:
     def savefig(self, fig, name: str, dpi: int = 100) -> Path:
         """Save a matplotlib figure as ``figures/<name>.png`` and return the path."""
         self.figures.mkdir(parents=True, exist_ok=True)
-        stem = name[:-4] if name.endswith(".png") else name
+        stem = name.removesuffix(".png")
         path = self.figures / f"{stem}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         return path
@@ -550,7 +549,7 @@ def run_pipeline(
             raise PipelineError(
                 f"cannot start from {stages[start].name!r}: earlier outputs are missing:\n  - "
                 + "\n  - ".join(missing)
-                + f"\nRun without --from (or --from an earlier stage) first."
+                + "\nRun without --from (or --from an earlier stage) first."
             )
         for st in stages[:start]:
             old = (previous.get("stages") or {}).get(st.name)
@@ -642,7 +641,7 @@ def _safe_report(run: RunFolder, stages: Sequence[Stage], quiet: bool = True) ->
         from omnibench import report as _report
 
         _report.build_report(run.path, stages=stages)
-    except Exception as e:  # pragma: no cover - best effort
+    except Exception as e:  # noqa: BLE001 - best effort, after the real error
         _say(f"(report not rebuilt: {type(e).__name__}: {e})", quiet)
 
 
@@ -757,7 +756,7 @@ def training_summary(metrics_jsonl: str | os.PathLike, keys: Sequence[str] = ("l
         col = pd.to_numeric(df[k], errors="coerce").dropna()
         if col.empty:
             continue
-        m = max(1, int(round(len(col) * frac)))
+        m = max(1, round(len(col) * frac))
         out[k] = {"first": float(col.iloc[:m].mean()), "last": float(col.iloc[-m:].mean())}
     return out
 

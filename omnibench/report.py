@@ -105,7 +105,7 @@ def format_table(metrics: Mapping) -> str:
                 line.append(f"{_pct(cell.get(m))} {_ci(cell.get(m + '_ci'))}".strip() if cell else "-")
         body.append(line)
     widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
-    fmt = lambda xs: "  ".join(str(x).ljust(w) for x, w in zip(xs, widths))  # noqa: E731
+    fmt = lambda xs: "  ".join(str(x).ljust(w) for x, w in zip(xs, widths))
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
     lines.append("WAR/UAR in %, [95% bootstrap CI]; n per split: "
                  + ", ".join(f"{s}={_first_n(rows, s)}" for s in splits))
@@ -266,8 +266,8 @@ def build_report(
     state = run.read_state()
     params = run.read_params()
 
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>omnibench run {html.escape(run.name)}</title>"
-             f"<style>{_CSS}</style></head><body>"]
+    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>omnibench run {html.escape(run.name)}</title>"
+              f"<style>{_CSS}</style></head><body>")]
     parts.append(f"<h1>omnibench run <code>{html.escape(run.name)}</code></h1>")
     cfg = params.get("config", "")
     parts.append(f"<p class='sub'>built {_dt.datetime.now():%Y-%m-%d %H:%M} &middot; recipe "
@@ -287,7 +287,7 @@ def build_report(
             if render_notebooks:
                 try:
                     target = render_notebook(nb)
-                except Exception as e:  # a broken rendering must not lose the report
+                except Exception as e:  # noqa: BLE001 - a broken rendering must not lose the report
                     target = nb
                     info = {**(info or {}), "render_error": f"{type(e).__name__}: {e}"}
             link = f"<a href='{html.escape(os.path.relpath(target, run.path))}'>{html.escape(st.notebook)}</a>"

@@ -100,7 +100,7 @@ class AttributionDashboard:
         labels = sorted({c.label for c in self.clips.values() if c.label}, key=str)
         conditions = sorted({str((c.meta or {}).get("condition")) for c in self.clips.values()
                              if (c.meta or {}).get("condition")})
-        dd = dict(layout=W.Layout(width="220px"), style={"description_width": "70px"})
+        dd = {"layout": W.Layout(width="220px"), "style": {"description_width": "70px"}}
         self.split = W.Dropdown(options=splits, value=splits[0] if splits else None, description="split", **dd)
         self.label = W.Dropdown(options=[ALL] + labels, value=ALL, description="class", **dd)
         self.condition = W.Dropdown(options=[ALL] + conditions, value=ALL, description="condition", **dd)
@@ -242,7 +242,7 @@ class AttributionDashboard:
             f" {'(correct)' if r.correct[i] else '(wrong)'}")
         try:
             media = self._media_loader(clip)
-        except Exception as e:  # show the decoding error where the media would be
+        except Exception as e:  # noqa: BLE001 - show the decoding error where the media would be
             media = None
             err = f"{type(e).__name__}: {e}"
         if media is not None and media.frames is not None:
@@ -314,7 +314,7 @@ def _subset(res, mask: np.ndarray):
     import dataclasses
 
     idx = np.flatnonzero(mask)
-    pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+    pick = lambda xs: [xs[i] for i in idx]
     kw = {}
     for f in dataclasses.fields(res):
         v = getattr(res, f.name)

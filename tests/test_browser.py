@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from smoke_run import REPO, smoke_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -11,10 +11,9 @@ import math
 import nbformat
 import pytest
 import yaml
-
-from omnibench.pipeline import STAGES, notebooks_dir, notebook_parameters
-
 from smoke_run import SMOKE, smoke_run
+
+from omnibench.pipeline import STAGES, notebook_parameters, notebooks_dir
 
 NOTEBOOKS = [notebooks_dir() / st.notebook for st in STAGES]
 

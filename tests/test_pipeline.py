@@ -215,7 +215,7 @@ def test_report_tables_from_metrics_only(tmp_path):
     html = build_report(run.path, render_notebooks=False).read_text()
     assert "cold-start SFT + GRPO" in html and "80.0</b> <small>[70.0, 90.0]" in html
     assert "video only (audio removed)" in html and "40.0" in html
-    assert "91.7%" in html and not re.search(r"\bnan\b", html, flags=re.I)
+    assert "91.7%" in html and not re.search(r"\bnan\b", html, flags=re.IGNORECASE)
     assert "[0.00, 0.20]" in html  # a share with its CI
     text = format_table(run.read_metrics())
     lines = text.splitlines()

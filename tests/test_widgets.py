@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from omnibench.attribution import AttributionResult, shapley_matrix, shares  # noqa: E402
-from omnibench.data.manifest import Clip  # noqa: E402
-from omnibench.data.media import synth_media  # noqa: E402
-from omnibench.widgets import ALL, AttributionDashboard  # noqa: E402
+from omnibench.attribution import AttributionResult, shapley_matrix, shares
+from omnibench.data.manifest import Clip
+from omnibench.data.media import synth_media
+from omnibench.widgets import ALL, AttributionDashboard
 
 CLIPS = [
     # id, split, gold, condition, prediction, completion
