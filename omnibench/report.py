@@ -38,6 +38,7 @@ KEY_FIGURES = (
     "attribution_validation",
     "attribution_perceptual_score",
     "attribution_faithfulness",
+    "attribution_examples",
     "grpo_rewards",
     "cold_start_loss",
 )
@@ -385,8 +386,7 @@ def build_report(
                          f"<figcaption>{html.escape(s)}</figcaption></figure>")
         for s in rest:
             rel = f"figures/{s}.png"
-            parts.append(f"<figure><a href='{html.escape(rel)}'><img alt='{html.escape(s)}' src='{html.escape(rel)}' "
-                         f"loading='lazy'></a><figcaption>{html.escape(s)}</figcaption></figure>")
+            parts.append(f"<figure><a href='{html.escape(rel)}'><img alt='{html.escape(s)}' src='{html.escape(rel)}'></a><figcaption>{html.escape(s)}</figcaption></figure>")
         parts.append("</div>")
 
     parts.append("<h2>Raw metrics.json</h2><pre>" + html.escape(json.dumps(metrics, indent=1)) + "</pre>")
