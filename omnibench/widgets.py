@@ -216,7 +216,14 @@ class AttributionDashboard:
         from omnibench.data.media import DecodeCache, DecodeConfig, decode_clip
 
         cache = DecodeCache(self.run_dir / "data" / ".decode_cache") if self.run_dir else None
-        cfg = DecodeConfig(num_frames=8, missing_audio="keep")
+        decode = {}
+        if self.run_dir and (self.run_dir / "params.yaml").is_file():  # the decoding the run used
+            import yaml
+
+            params = yaml.safe_load((self.run_dir / "params.yaml").read_text(encoding="utf-8")) or {}
+            decode = dict(((params.get("stages") or {}).get("attribution") or {}).get("decode") or {})
+        decode.setdefault("missing_audio", "keep")
+        cfg = DecodeConfig(**decode)
         return lambda clip: decode_clip(clip, cfg, cache)
 
     def _render_clip(self, cid: str | None) -> None:
