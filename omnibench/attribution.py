@@ -74,7 +74,7 @@ from omnibench.labels import DFEW7
 MODALITIES: tuple[str, ...] = ("video", "audio")
 STRATEGIES: tuple[str, ...] = ("drop", "black", "noise", "swap")
 VALUES: tuple[str, ...] = ("prob", "logprob")
-POSITIONS: tuple[str, ...] = ("prompt", "reasoning")
+POSITIONS: tuple[str, ...] = ("prompt", "reasoning", "regenerate")
 
 
 # ============================================================================== exact Shapley (pure)
@@ -596,11 +596,14 @@ class AttributionConfig:
     strategy: str = field(default="drop", metadata={"help": "removal: drop | black | noise | swap"})
     value: str = field(default="prob", metadata={"help": "prob (target prob. among labels) | logprob (raw)"})
     target: str = field(default="prediction", metadata={"help": "prediction (the model's answer) | gold"})
-    position: str = field(default="prompt", metadata={"help": "score <answer> right after the prompt | after the model's own reasoning"})
+    position: str = field(default="prompt", metadata={"help": "where <answer>label</answer> is scored: prompt (right "
+                          "after it) | reasoning (after the full-input reasoning) | regenerate (after reasoning "
+                          "generated under each coalition)"})
     batch_size: int = field(default=8, metadata={"help": "clips per forward pass"})
     seed: int = field(default=0, metadata={"help": "seed for noise and swap donors"})
     prompt: str | None = field(default=None, metadata={"help": "instruction prompt (None = model layer's DEFAULT_PROMPT)"})
     null_prompt: str = field(default="", metadata={"help": "prompt used when the 'text' player is removed"})
+    max_new_tokens: int = field(default=96, metadata={"help": "reasoning length for position reasoning/regenerate"})
 
     def __post_init__(self):
         self.players = tuple(self.players)
@@ -660,7 +663,7 @@ def coalition_scores(model, processor, media: Sequence, labels: Sequence[str], c
     One :func:`omnibench.model.score_labels` call per coalition over all clips (rows grouped by
     coalition, so every forward batch has one modality layout).
     """
-    from omnibench.model import score_labels
+    from omnibench.model import generate, score_labels
     from omnibench.model.inputs import DEFAULT_PROMPT
 
     prompt = config.prompt if config.prompt is not None else DEFAULT_PROMPT
@@ -672,8 +675,12 @@ def coalition_scores(model, processor, media: Sequence, labels: Sequence[str], c
         keep = frozenset(S) & frozenset(MODALITIES)
         media_s, mods_s = coalition_inputs(media, keep, config.strategy, config.seed, donors)
         p = prompt if ("text" in S or "text" not in config.players) else config.null_prompt
-        out[:, j, :] = score_labels(model, processor, media_s, mods_s, list(labels), prompt=p,
-                                    prefix=list(prefix) if prefix is not None else None,
+        pre = list(prefix) if prefix is not None else None
+        if config.position == "regenerate":  # the model's own reasoning under this coalition
+            pre = [_reasoning_prefix(c) for c in generate(model, processor, media_s, mods_s, prompt=p,
+                                                          max_new_tokens=config.max_new_tokens,
+                                                          batch_size=config.batch_size)]
+        out[:, j, :] = score_labels(model, processor, media_s, mods_s, list(labels), prompt=p, prefix=pre,
                                     batch_size=config.batch_size)
         if progress:
             print(f"  coalition {'+'.join(sorted(S)) or 'none'}: scored {n} clips", flush=True)
@@ -718,7 +725,7 @@ def attribute(model, processor, clips, media=None, labels: Sequence[str] = DFEW7
         from omnibench.model.inputs import ALL, DEFAULT_PROMPT
 
         completions = generate(model, processor, media, ALL, prompt=cfg.prompt or DEFAULT_PROMPT,
-                               batch_size=cfg.batch_size, max_new_tokens=96)
+                               batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
     if completions is not None and len(completions) != len(clips):
         raise ValueError(f"{len(completions)} completions for {len(clips)} clips")
     prefix = [_reasoning_prefix(c) for c in completions] if cfg.position == "reasoning" else None
@@ -890,6 +897,7 @@ def add_attribute_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips")
     parser.add_argument("--cache", default=None, help="decode cache folder")
+    parser.add_argument("--dataset", default=None, help="label set (data card name; default: DFEW's seven)")
     return parser
 
 
@@ -898,19 +906,19 @@ def cli_attribute(args: argparse.Namespace) -> dict:
     summary into ``metrics.json`` under "attribution"."""
     from omnibench.data.manifest import read_manifest
     from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
-    from omnibench.evaluate import _model_labels, update_metrics_json, _atomic_write
+    from omnibench.evaluate import _atomic_write, _model_labels, default_run_dir, update_metrics_json
     from omnibench.model import generate, load_model
     from omnibench.model.inputs import ALL, DEFAULT_PROMPT
 
     model, processor = load_model(args.model)
     model.eval()
-    labels = _model_labels(model, None)
+    labels = _model_labels(model, getattr(args, "dataset", None))
     clips = read_manifest(args.manifest, split=args.split)
     if not clips:
         raise SystemExit(f"{args.manifest}: no clips in split {args.split!r}")
     if args.limit:
         clips = clips[: args.limit]
-    out = Path(args.out) if args.out else Path(args.model).resolve().parent
+    out = Path(args.out) if args.out else default_run_dir(args.model)
     media, _ = decode_clips(clips, DecodeConfig(), cache=DecodeCache(args.cache) if args.cache else None)
     cfg = AttributionConfig(players=tuple(args.players.split(",")), strategy=args.strategy, value=args.value,
                             target=args.target, position=args.position, batch_size=args.batch_size, seed=args.seed)

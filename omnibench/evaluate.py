@@ -211,10 +211,9 @@ def metrics(
     conf = np.zeros((len(classes), len(labels) + 1), dtype=np.int64)
     np.add.at(conf, (g, np.where(p >= 0, p, len(labels))), 1)
     support = np.bincount(g, minlength=len(classes))
-    per_class = {
-        c: (float(conf[i, i] / support[i]) if i < len(labels) and support[i] else (0.0 if support[i] else None))
-        for i, c in enumerate(classes)
-    }
+    hits = np.bincount(g, weights=correct.astype(float), minlength=len(classes))
+    # recall per gold class; None for a class absent from the gold labels (not part of UAR)
+    per_class = {c: (float(hits[i] / support[i]) if support[i] else None) for i, c in enumerate(classes)}
     n_unp = sum(s == "unparseable" for s in st)
     return {
         "war": war,
@@ -578,6 +577,14 @@ def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def default_run_dir(model_path: str | os.PathLike) -> Path:
+    """Where outputs go without ``--out``: the run folder holding the checkpoint
+    (``runs/NAME/checkpoints/grpo`` -> ``runs/NAME``; ``runs/NAME/sft/model`` -> ``runs/NAME/sft``)."""
+    p = Path(model_path).resolve()
+    parent = p.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
 def _model_labels(model, dataset: str | None) -> tuple[str, ...]:
     from omnibench.labels import label_set
 
@@ -617,7 +624,7 @@ def cli_eval(args: argparse.Namespace) -> dict:
     if args.limit:
         clips = clips[: args.limit]
     name = args.checkpoint_name or Path(args.model).resolve().name
-    out = Path(args.out) if args.out else Path(args.model).resolve().parent
+    out = Path(args.out) if args.out else default_run_dir(args.model)
     cache = DecodeCache(args.cache) if args.cache else None
     cfg = EvalConfig(
         modalities=args.modalities, mode=args.mode, batch_size=args.batch_size,

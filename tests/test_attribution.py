@@ -300,3 +300,37 @@ def test_attribute_on_tiny_model_is_consistent(tiny):
     assert ((res3.values >= 0) & (res3.values <= 1)).all()
     np.testing.assert_allclose(res3.phi.sum(1), res3.values[:, -1] - res3.values[:, 0], atol=1e-9)
 
+
+
+@pytest.mark.slow
+def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_factory):
+    import argparse
+    import json
+
+    from omnibench.attribution import add_attribute_args, cli_attribute
+    from omnibench.data.manifest import Clip, write_manifest
+    from omnibench.evaluate import update_metrics_json
+    from omnibench.model import save_model
+
+    model, proc = tiny
+    save_model(model, proc, tmp_path / "run" / "checkpoints" / "grpo")
+    conds = ["both", "video", "audio"]
+    clips = [Clip(id=f"c{i}", video=str(mp4_factory(f"c{i}.mp4", seed=i)), label=lab, split="test_id",
+                  meta={"condition": conds[i], "video_label": lab, "audio_label": "neutral"})
+             for i, lab in enumerate(["happy", "sad", "angry"])]
+    write_manifest(clips, tmp_path / "manifest.jsonl")
+    update_metrics_json(tmp_path / "run" / "metrics.json", {"eval": {"grpo": {"test_id": {"war": 0.5}}}})
+    args = add_attribute_args(argparse.ArgumentParser()).parse_args(
+        ["--model", str(tmp_path / "run" / "checkpoints" / "grpo"), "--manifest", str(tmp_path / "manifest.jsonl"),
+         "--split", "test_id", "--max-new-tokens", "4", "--cross-check", "2", "--batch-size", "3"])
+    summary = cli_attribute(args)
+    run = tmp_path / "run"  # outputs go to the run folder above checkpoints/
+    back = AttributionResult.load(run / "attribution.jsonl")
+    assert back.ids == ["c0", "c1", "c2"] and back.condition == conds and back.stated_video_share is not None
+    metrics_json = json.loads((run / "metrics.json").read_text())
+    assert metrics_json["eval"] == {"grpo": {"test_id": {"war": 0.5}}}  # kept
+    att = metrics_json["attribution"]
+    assert set(att["validation"]) == {"video", "audio"} and set(att["validation"]["video"]) == {"n", "share_ok"}
+    assert set(att["faithfulness"]) == {"agreement", "correlation"}
+    assert summary["cross_check"]["n_clips"] == 2 and summary["cross_check"]["time_ratio"] > 0
+    assert json.loads((run / "attribution_summary.json").read_text())["method"]["strategy"] == "drop"
