@@ -105,12 +105,19 @@ def test_shared_gradients_equal_unshared(tiny):
 def test_sampled_group_generation_is_unchanged(tiny):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
     media = _media(2)
-    kw = {"max_new_tokens": 8, "do_sample": True, "num_return_sequences": 3, "seed": 7}
-    share_encoders(model, False)
-    plain = generate(model, processor, media, ALL, **kw)
-    with encoders_shared(model):
-        shared = generate(model, processor, media, ALL, **kw)
-    assert plain == shared and len(plain) == 6
+    batch = build_inputs(processor, [media[i] for i in (0, 0, 0, 1, 1, 1)], ALL)
+    tok = processor.tokenizer
+    kw = {"max_new_tokens": 8, "do_sample": True, "top_k": 0, "pad_token_id": tok.pad_token_id}
+    model.eval()
+    outs = []
+    for shared in (False, True):
+        torch.manual_seed(7)
+        with torch.no_grad(), encoders_shared(model, shared):
+            outs.append(model.generate(**batch, **kw))
+    assert torch.equal(outs[0], outs[1])
+    # generate() shares for num_return_sequences > 1 and leaves the model as it found it
+    texts = generate(model, processor, media, ALL, max_new_tokens=8, do_sample=True, num_return_sequences=3, seed=7)
+    assert len(texts) == 6 and not encoders_are_shared(model)
 
 
 def test_switching_off_restores_the_class_methods_and_copies_bind_to_themselves(tiny):

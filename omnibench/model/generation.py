@@ -9,12 +9,14 @@ labels, whose few remaining tokens are scored in one extra batched step.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from omnibench.data.media import Media
+from omnibench.model.encoders import encoders_shared
 from omnibench.model.inputs import (
     ALL,
     DEFAULT_PROMPT,
@@ -118,16 +120,19 @@ def generate(
     model.eval()
     texts: list[str] = []
     n_batches = -(-len(media) // max(batch_size, 1))
+    # repeated rows: encode each clip once, not num_return_sequences times (same outputs)
+    shared = encoders_shared(model) if num_return_sequences > 1 else contextlib.nullcontext()
     try:
-        for idx in _progress(_batches(len(media), batch_size), progress, n_batches, "generate"):
-            rows = [i for i in idx for _ in range(num_return_sequences)]
-            batch = encode(
-                processor, [media[i] for i in rows], [mods[i] for i in rows], prompt, system=system
-            )
-            batch = _to_device(batch, device, dtype)
-            out = model.generate(**batch, **gen_kwargs)
-            new = out[:, batch["input_ids"].shape[1] :]
-            texts += tok.batch_decode(new, skip_special_tokens=True)
+        with shared:
+            for idx in _progress(_batches(len(media), batch_size), progress, n_batches, "generate"):
+                rows = [i for i in idx for _ in range(num_return_sequences)]
+                batch = encode(
+                    processor, [media[i] for i in rows], [mods[i] for i in rows], prompt, system=system
+                )
+                batch = _to_device(batch, device, dtype)
+                out = model.generate(**batch, **gen_kwargs)
+                new = out[:, batch["input_ids"].shape[1] :]
+                texts += tok.batch_decode(new, skip_special_tokens=True)
     finally:
         model.train(was_training)
     return texts
