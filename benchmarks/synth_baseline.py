@@ -2,8 +2,9 @@
 
 Features, decoded from the mp4 files through decord (the real decoding path):
   video: 8 uniformly sampled frames, grey, block-averaged to 28x28; mean and std over time;
-  audio: 64-band log-mel spectrogram (librosa); per-band mean, std and mean |delta| over time,
-         plus the modulation spectrum of the frame energy (1-40 Hz).
+  audio: 64-band log-mel spectrogram (librosa); per-band mean over the first, middle and last third
+         of the voiced frames (the contour), std and mean |delta| over time, and the modulation
+         spectrum of the frame energy (1-40 Hz, where the roughness cues live).
 The classifier (standardise + multinomial logistic regression) is trained on ``train`` and scored on
 ``test_id`` and ``test_ood``, then retrained with the video or the audio features removed.  The
 diagnosis regenerates ``test_ood`` with one OOD factor shifted at a time (same clips otherwise).
@@ -50,7 +51,9 @@ def audio_features(path: str, sr: int = 16000) -> np.ndarray:
     energy = np.log(mel.sum(0) + 1e-6)
     e = energy - energy.mean()
     mod = np.abs(np.fft.rfft(e * np.hanning(len(e)), 256))[3:104:4]  # frame rate 100 Hz: ~1-40 Hz
-    return np.concatenate([logm.mean(1), logm.std(1), np.abs(np.diff(logm, axis=1)).mean(1), mod, [energy.std()]])
+    active = logm[:, energy > energy.max() - 3.0]  # frames within 13 dB of the loudest (the voice)
+    thirds = [part.mean(1) for part in np.array_split(active, 3, axis=1)]  # contour: start, middle, end
+    return np.concatenate([*thirds, logm.std(1), np.abs(np.diff(logm, axis=1)).mean(1), mod, [energy.std()]])
 
 
 def features(clips, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,7 +128,7 @@ def main(argv=None) -> dict:
     audio_only = {k: accuracy(p, gold[k]) for k, p in pred["audio"].items()}
     video_only = {k: accuracy(p, gold[k]) for k, p in pred["video"].items()}
     by_condition = {}
-    for split in ("test_id", "test_ood"):
+    for split in tests:
         cond = np.array([c.meta["condition"] for c in sets[split]])
         by_condition[split] = {k: accuracy(pred["both"][split], gold[split], cond == k) for k in synth.CONDITIONS}
 

@@ -52,7 +52,7 @@ from omnibench.data.manifest import Clip, read_manifest, write_manifest
 from omnibench.labels import DFEW7
 
 #: bump when the rendering changes, so resumed folders are regenerated
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 LABELS: tuple[str, ...] = DFEW7
 CONDITIONS: tuple[str, ...] = ("both", "video", "audio")
@@ -97,15 +97,15 @@ VIDEO_PROTOTYPES: dict[str, dict[str, float]] = {
 _A = AUDIO_NEUTRAL
 AUDIO_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": dict(_A),
-    "happy": {**_A, "pitch_st": 4.0, "pitch_slope": 1.0, "pitch_arch": 4.0, "loudness_db": 3.0,
+    "happy": {**_A, "pitch_st": 2.5, "pitch_slope": 1.0, "pitch_arch": 4.0, "loudness_db": 3.0,
               "syllable_rate": 5.5},
-    "sad": {**_A, "pitch_st": -3.0, "pitch_slope": -5.0, "loudness_db": -7.0, "syllable_rate": 2.5},
-    "angry": {**_A, "pitch_st": 2.0, "pitch_slope": -2.0, "loudness_db": 7.0, "syllable_rate": 4.5,
+    "sad": {**_A, "pitch_st": -2.0, "pitch_slope": -5.0, "loudness_db": -7.0, "syllable_rate": 2.5},
+    "angry": {**_A, "pitch_st": 1.5, "pitch_slope": -2.0, "loudness_db": 7.0, "syllable_rate": 4.5,
               "rough_depth": 0.75, "rough_rate": 26.0},
-    "surprise": {**_A, "pitch_st": 6.0, "pitch_slope": 9.0, "loudness_db": 3.0, "syllable_rate": 3.5},
-    "disgust": {**_A, "pitch_st": -2.0, "pitch_slope": 0.0, "pitch_arch": -4.0, "loudness_db": -3.0,
+    "surprise": {**_A, "pitch_st": 4.0, "pitch_slope": 9.0, "loudness_db": 3.0, "syllable_rate": 3.5},
+    "disgust": {**_A, "pitch_st": -1.5, "pitch_slope": 0.0, "pitch_arch": -4.0, "loudness_db": -3.0,
                 "syllable_rate": 2.8, "rough_depth": 0.6, "rough_rate": 11.0},
-    "fear": {**_A, "pitch_st": 7.0, "pitch_slope": 0.0, "loudness_db": -1.0, "syllable_rate": 6.5,
+    "fear": {**_A, "pitch_st": 4.5, "pitch_slope": 0.0, "loudness_db": -1.0, "syllable_rate": 6.5,
              "vibrato": 1.2},
 }  # fmt: skip
 CUE_JITTER: dict[str, float] = dict(
@@ -283,12 +283,12 @@ def _face(seed: int, actor: str, shifted: bool) -> dict:
                     offset=(u(-0.035, 0.035), u(-0.03, 0.03)), jaw=2.0, hair_slope=0.0)  # fmt: skip
         iris = np.array([[60, 40, 30], [40, 70, 110], [60, 90, 50]][r.integers(3)], float)
     else:  # unseen skin/hair/iris colours, head outline (squarer) and hair style (low, slanted fringe)
-        skin = np.array([[245, 222, 205], [125, 85, 65], [215, 195, 160], [200, 175, 185]][r.integers(4)], float)
+        skin = np.array([[242, 218, 198], [135, 92, 70], [212, 192, 162], [198, 176, 182]][r.integers(4)], float)
         hair = np.array([[170, 70, 40], [150, 150, 150], [235, 225, 200], [70, 45, 90]][r.integers(4)], float)
         face = dict(rx=u(0.29, 0.34), aspect=u(1.08, 1.24), eye_sep=u(0.36, 0.46), eye_size=u(0.9, 1.1),
                     hairline=u(0.42, 0.48), mouth_y=u(0.42, 0.5), mouth_scale=u(0.9, 1.1),
-                    offset=(u(-0.035, 0.035), u(-0.03, 0.03)), jaw=u(2.4, 2.8),
-                    hair_slope=u(0.15, 0.25) * r.choice([-1, 1]))  # fmt: skip
+                    offset=(u(-0.035, 0.035), u(-0.03, 0.03)), jaw=u(2.25, 2.5),
+                    hair_slope=u(0.1, 0.2) * r.choice([-1, 1]))  # fmt: skip
         iris = np.array([[120, 60, 140], [30, 30, 30], [140, 110, 40]][r.integers(3)], float)
     skin = np.clip(skin + r.normal(0, 6, 3), 0, 255)
     face.update(skin=skin, hair=hair, iris=iris, lip=np.clip(skin * [0.78, 0.5, 0.5], 0, 255),
@@ -305,7 +305,7 @@ def _voice(seed: int, actor: str, shifted: bool) -> dict:
         tilt = u(-9.0, -6.0)
     else:  # a shifted voice range (higher or lower than any training voice)
         high = r.random() < 0.5
-        f0 = u(224, 240) if high else u(94, 102)
+        f0 = u(222, 236) if high else u(96, 103)
         formant = u(1.1, 1.13) if high else u(0.87, 0.9)
         tilt = u(-10.5, -9.5) if r.random() < 0.5 else u(-5.5, -5.0)
     return dict(f0=f0, formant=formant, tilt_db=tilt, level_db=u(-1.5, 1.5))
@@ -337,25 +337,25 @@ def _nuisance(cs: int, shift: frozenset) -> dict:
                      gradient=r.uniform(0.0, 0.2), angle=r.uniform(0, 2 * np.pi),
                      bg=r.uniform([70, 80, 90], [170, 175, 185]).round(1).tolist(), stripes=0.0)  # fmt: skip
     else:  # dim or harsh side light, strong colour cast, striped background
-        light = dict(gain=r.uniform(0.66, 0.74) if r.random() < 0.5 else r.uniform(1.16, 1.22),
+        light = dict(gain=r.uniform(0.72, 0.77) if r.random() < 0.5 else r.uniform(1.15, 1.19),
                      cast=(np.array([1.0, 1.0, 1.0]) + r.choice([-1, 1]) * np.array([0.12, 0.0, -0.12])
                            * r.uniform(0.8, 1.0)).round(4).tolist(),
-                     gradient=r.uniform(0.22, 0.3), angle=r.uniform(0, 2 * np.pi),
-                     bg=r.uniform([40, 40, 40], [210, 210, 210]).round(1).tolist(), stripes=r.uniform(8, 15))  # fmt: skip
+                     gradient=r.uniform(0.2, 0.26), angle=r.uniform(0, 2 * np.pi),
+                     bg=r.uniform([40, 40, 40], [210, 210, 210]).round(1).tolist(), stripes=r.uniform(6, 12))  # fmt: skip
     r = _rng(cs, "video_noise")
     if "video_noise" not in shift:
         vnoise = dict(kind="gaussian", sigma=r.uniform(0.0, 6.0))
     else:  # a different kind: blur + scan-line flicker + coarse colour blotches
-        vnoise = dict(kind="blur_scanlines", sigma=r.uniform(0.6, 1.0), scan=r.uniform(6, 12))
+        vnoise = dict(kind="blur_scanlines", sigma=r.uniform(0.5, 0.9), scan=r.uniform(4, 8))
     r = _rng(cs, "audio_noise")
     if "audio_noise" not in shift:
         anoise = dict(kind="coloured", snr_db=r.uniform(15, 40) if r.random() < 0.85 else 99.0,
                       colour=r.uniform(0.0, 2.0))  # fmt: skip
     else:  # a different kind: mains hum + room reverberation
-        anoise = dict(kind="hum_reverb", hum_hz=float(r.choice([50.0, 60.0])), hum_snr_db=r.uniform(22, 30),
-                      rt60=r.uniform(0.2, 0.35), wet=r.uniform(0.08, 0.15))  # fmt: skip
+        anoise = dict(kind="hum_reverb", hum_hz=float(r.choice([50.0, 60.0])), hum_snr_db=r.uniform(26, 34),
+                      rt60=r.uniform(0.2, 0.3), wet=r.uniform(0.06, 0.12))  # fmt: skip
     r = _rng(cs, "voice_jitter")
-    return dict(light, video_noise=vnoise, audio_noise=anoise, pitch_jitter_st=r.normal(0, 1.0))
+    return dict(light, video_noise=vnoise, audio_noise=anoise, pitch_jitter_st=r.normal(0, 1.5))
 
 
 def plan_clip(seed: int, split: str, index: int, shift: Iterable[str] = (), cfg: SynthConfig | None = None) -> dict:
@@ -401,6 +401,17 @@ def _smooth(x):
     return x * x * (3 - 2 * x)
 
 
+_GRIDS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (y, x) of a size x size image, cached."""
+    if size not in _GRIDS:
+        y, x = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)
+        _GRIDS[size] = (y, x)
+    return _GRIDS[size]
+
+
 class _Canvas:
     """One RGB frame; shapes are given in face-local pixel coordinates (rotated, translated)."""
 
@@ -410,6 +421,10 @@ class _Canvas:
         self.cx, self.cy = centre
         a = math.radians(angle_deg)
         self.cos, self.sin = math.cos(a), math.sin(a)
+        y, x = _grid(self.size)
+        dx, dy = x - np.float32(self.cx), y - np.float32(self.cy)
+        self.xl = np.float32(self.cos) * dx + np.float32(self.sin) * dy
+        self.yl = np.float32(self.cos) * dy - np.float32(self.sin) * dx
 
     def _local(self, x0: float, y0: float, radius: float):
         """Slice of the image around local point (x0, y0) with local coordinates of its pixels."""
@@ -420,34 +435,48 @@ class _Canvas:
         j0, j1 = max(0, int(gx - r)), min(self.size, int(gx + r) + 2)
         if i0 >= i1 or j0 >= j1:
             return None
-        Y, X = np.mgrid[i0:i1, j0:j1].astype(np.float32) + 0.5
-        dx, dy = X - self.cx, Y - self.cy
-        xl = self.cos * dx + self.sin * dy
-        yl = -self.sin * dx + self.cos * dy
-        return (slice(i0, i1), slice(j0, j1)), xl, yl
+        sl = (slice(i0, i1), slice(j0, j1))
+        return sl, self.xl[sl], self.yl[sl]
 
     def paint(self, sl, cov, colour):
         if sl is None:
             return
-        cov = cov[..., None].astype(np.float32)
         region = self.img[sl]
-        region += cov * (np.asarray(colour, np.float32) - region)
+        region += cov[..., None] * (np.asarray(colour, np.float32) - region)
 
-    def ellipse(self, x0, y0, rx, ry, colour, clip_to=None, power=2.0):
+    @staticmethod
+    def _ellipse_cov(xl, yl, x0, y0, rx, ry, power=2.0):
+        u, v = (xl - x0) * (1 / rx), (yl - y0) * (1 / ry)
+        if power == 2.0:
+            rr = np.sqrt(u * u + v * v)
+        else:
+            rr = (np.abs(u) ** power + np.abs(v) ** power) ** (1 / power)
+        return np.clip(0.5 - (rr - 1) * min(rx, ry), 0, 1)
+
+    def ellipse(self, x0, y0, rx, ry, colour, power=2.0):
         """A filled (super)ellipse; ``power`` > 2 gives a squarer outline."""
         loc = self._local(x0, y0, max(rx, ry))
-        if loc is None:
-            return None
-        sl, xl, yl = loc
-        if power == 2.0:
-            rr = np.sqrt(((xl - x0) / rx) ** 2 + ((yl - y0) / ry) ** 2)
-        else:
-            rr = (np.abs((xl - x0) / rx) ** power + np.abs((yl - y0) / ry) ** power) ** (1 / power)
-        cov = np.clip(0.5 - (rr - 1) * min(rx, ry), 0, 1)
-        if clip_to is not None:
-            cov = np.minimum(cov, clip_to(xl, yl))
-        self.paint(sl, cov, colour)
-        return cov
+        if loc is not None:
+            sl, xl, yl = loc
+            self.paint(sl, self._ellipse_cov(xl, yl, x0, y0, rx, ry, power), colour)
+
+    def head(self, rx, ry, power, hairline, hair_slope, skin, hair):
+        """The face (super)ellipse in skin colour with a hair cap above ``hairline`` (may slant)."""
+        loc = self._local(0, 0, max(rx, ry))
+        if loc is not None:
+            sl, xl, yl = loc
+            cov = self._ellipse_cov(xl, yl, 0, 0, rx, ry, power)
+            self.paint(sl, cov, skin)
+            self.paint(sl, np.minimum(cov, np.clip(hairline + hair_slope * xl - yl + 0.5, 0, 1)), hair)
+
+    def eye(self, x0, y0, ew, eh, ir, white, iris):
+        """Eye white (an ellipse of height ``eh``) with a round iris clipped to it."""
+        loc = self._local(x0, y0, max(ew, eh))
+        if loc is not None:
+            sl, xl, yl = loc
+            cov = self._ellipse_cov(xl, yl, x0, y0, ew, eh)
+            self.paint(sl, cov, white)
+            self.paint(sl, np.minimum(cov, self._ellipse_cov(xl, yl, x0, y0, ir, ir)), iris)
 
     def segment(self, p0, p1, half_width, colour):
         (x0, y0), (x1, y1) = p0, p1
@@ -457,8 +486,10 @@ class _Canvas:
             return
         sl, xl, yl = loc
         vx, vy = x1 - x0, y1 - y0
-        t = np.clip(((xl - x0) * vx + (yl - y0) * vy) / (vx * vx + vy * vy + 1e-9), 0, 1)
-        d = np.hypot(xl - (x0 + t * vx), yl - (y0 + t * vy))
+        px, py = xl - x0, yl - y0
+        t = np.clip((px * vx + py * vy) * (1 / (vx * vx + vy * vy + 1e-9)), 0, 1)
+        ddx, ddy = px - t * vx, py - t * vy
+        d = np.sqrt(ddx * ddx + ddy * ddy)
         self.paint(sl, np.clip(half_width + 0.5 - d, 0, 1), colour)
 
     def mouth(self, x0, y0, half_w, curve, open_h, asym, lip, lip_colour, inner_colour):
@@ -503,7 +534,7 @@ def render_frames(plan: dict, cfg: SynthConfig) -> np.ndarray:
     cy0 = S / 2 + 0.02 * S + f["offset"][1] * S
 
     # background (+ stripes when the lighting factor is shifted)
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) + 0.5
+    yy, xx = _grid(S)
     bg = np.empty((S, S, 3), np.float32)
     bg[:] = np.asarray(nz["bg"], np.float32)
     bg *= (1 + 0.08 * (yy / S - 0.5))[..., None]
@@ -520,20 +551,15 @@ def render_frames(plan: dict, cfg: SynthConfig) -> np.ndarray:
         cv = _Canvas(bg, (cx0 + dx[i], cy0 + dy[i]), angle[i])
         # hair behind the head top, face, hair cap
         cv.ellipse(0, -0.18 * ry, rx * 1.06, ry * 0.9, f["hair"], power=f["jaw"])
-        hl, hs = -f["hairline"] * ry, f["hair_slope"]
-        cv.ellipse(0, 0, rx, ry, f["skin"], power=f["jaw"])
-        cv.ellipse(0, 0, rx, ry, f["hair"], power=f["jaw"],
-                   clip_to=lambda xl, yl: np.clip(hl + hs * xl - yl + 0.5, 0, 1))  # fmt: skip
+        cv.head(rx, ry, f["jaw"], -f["hairline"] * ry, f["hair_slope"], f["skin"], f["hair"])
         # eyes, irises, brows
         ew = 0.2 * rx * f["eye_size"]
         eh = max(0.11 * ry * f["eye_size"] * e["eye_open"], 0.6)
         ey = -0.14 * ry
+        ir = min(0.55 * ew, 0.09 * ry)
         for side in (-1, 1):
             ex = side * f["eye_sep"] * rx
-            cv.ellipse(ex, ey, ew, eh, (245, 245, 240))
-            ir = min(0.55 * ew, 0.09 * ry)
-            cv.ellipse(ex, ey, ir, ir, f["iris"],
-                       clip_to=lambda xl, yl, ex=ex: np.clip(0.5 - (np.sqrt(((xl - ex) / ew) ** 2 + ((yl - ey) / eh) ** 2) - 1) * min(ew, eh), 0, 1))  # fmt: skip
+            cv.eye(ex, ey, ew, eh, ir, (245, 245, 240), f["iris"])
             by = ey - (0.2 + 0.09 * e["brow_raise"]) * ry
             inner = (ex - side * 0.95 * ew, by + 0.075 * ry * e["brow_tilt"])
             outer = (ex + side * 1.05 * ew, by - 0.02 * ry * e["brow_tilt"])
