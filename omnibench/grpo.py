@@ -22,7 +22,9 @@ reward scaling, clipping, KL, logging, checkpointing) untouched:
 ``_compute_loss(model, inputs)``
     makes the batch's ``omni_media`` the media of the loss pass, then runs TRL's loss.
 
-And in ``__init__``: with ``beta > 0`` and a model given as an object, the reference model is a
+And in ``__init__``: the policy's (and reference's) encoders are shared across the rows of a
+batch that repeat a clip (``omnibench.model.encoders.share_encoders``), so generation's prefill and
+each log-prob pass encode a clip once, not G times; with ``beta > 0`` and a model given as an object, the reference model is a
 frozen copy of the policy (TRL would rebuild it from ``config._name_or_path``, which an in-memory
 model does not have); tokens that would add media placeholders (video/audio/image pads and their
 begin/end markers) are suppressed during sampling, since a sampled one would break the next
@@ -178,6 +180,8 @@ class OmniGRPOTrainer(GRPOTrainer):
         modality_dropout: probability that a clip (all G completions of its group) is shown
             without its video or without its audio block in a training step.
         ref_model: reference model for ``beta > 0`` (default: a frozen copy of ``model``).
+        share_encoders: encode each distinct clip once per forward pass, although its G rows
+            repeat it (``omnibench.model.encoders.share_encoders``; same gradients).
     """
 
     def __init__(
@@ -191,6 +195,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         prompt: str | None = None,
         modality_dropout: float = 0.0,
         ref_model=None,
+        share_encoders: bool = True,
         peft_config=None,
         processing_class=None,
         **kwargs,
@@ -219,6 +224,8 @@ class OmniGRPOTrainer(GRPOTrainer):
                 processing_class=processing_class, peft_config=peft_config, **kwargs,
             )
         self._suppress_media_tokens()
+        if share_encoders:
+            self._share_encoders()
 
     # -------------------------------------------------------------- helpers
 
@@ -239,6 +246,18 @@ class OmniGRPOTrainer(GRPOTrainer):
         suppress = sorted(set(self.generation_kwargs.get("suppress_tokens") or []) | set(ids))
         self.generation_kwargs["suppress_tokens"] = suppress
         self.generation_config.suppress_tokens = suppress
+
+    def _share_encoders(self) -> bool:
+        """Let the policy and reference encoders run once per distinct clip (when the model layer can)."""
+        try:
+            from omnibench.model.encoders import share_encoders
+        except ImportError:
+            return False
+        done = False
+        for model in (self.model, self.ref_model):
+            if model is not None:
+                done = bool(share_encoders(self.accelerator.unwrap_model(model))) or done
+        return done
 
     def _media_dtype(self):
         for p in self.accelerator.unwrap_model(self.model).parameters():

@@ -197,6 +197,21 @@ def test_each_clip_is_decoded_once_per_step_and_dropout_is_per_group(tiny, tmp_p
     assert {r.modalities for r in trainer.encode_clips(["c0", "c1"], train=False)} == {frozenset({"video", "audio"})}
 
 
+@pytest.mark.slow
+def test_encoders_run_once_per_distinct_clip(tiny, tmp_path):
+    pytest.importorskip("omnibench.model.encoders")
+    trainer = _trainer(tiny, tmp_path, beta=0.04)
+    videos_per_call = []
+    hook = trainer.model.model.visual.register_forward_pre_hook(
+        lambda module, args, kwargs: videos_per_call.append(int((kwargs.get("grid_thw", args[1] if len(args) > 1
+                                                                                    else None)).shape[0])),
+        with_kwargs=True)
+    trainer.train()
+    hook.remove()
+    # 8 completions of 2 clips: generation prefill and the loss pass each encode 2 videos, not 8
+    assert videos_per_call and max(videos_per_call) == 2
+
+
 def test_recipe_maps_yaml_onto_grpo_config(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("grpo:\n  loss_type: grpo\n  scale_rewards: batch\n  num_generations: 2\n"
