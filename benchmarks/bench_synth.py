@@ -22,7 +22,7 @@ from omnibench.data import synth
 
 def breakdown(n: int = 12) -> dict[str, float]:
     cfg = synth.SynthConfig()
-    acc = dict(plan=0.0, video=0.0, audio=0.0, encode=0.0)
+    acc = {"plan": 0.0, "video": 0.0, "audio": 0.0, "encode": 0.0}
     with tempfile.TemporaryDirectory() as d:
         for i in range(n):
             t = time.perf_counter()

@@ -34,7 +34,7 @@ def video_features(path: str, n_frames: int = 8, grid: int = 28) -> np.ndarray:
     vr = decord.VideoReader(path)
     idx = np.linspace(0, len(vr) - 1, n_frames).round().astype(int)
     fr = vr.get_batch(list(idx)).asnumpy().astype(np.float32).mean(-1)  # (T, H, W) grey
-    t, h, w = fr.shape
+    t, h, _w = fr.shape
     b = h // grid
     small = fr[:, : b * grid, : b * grid].reshape(t, grid, b, grid, b).mean((2, 4))
     small = (small - small.mean()) / (small.std() + 1e-6)  # per-clip contrast normalisation
@@ -99,7 +99,7 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     work = Path(args.work)
-    gen = dict(seed=args.seed, workers=args.workers)
+    gen = {"seed": args.seed, "workers": args.workers}
     sets = {
         "train": synth.generate_split(work, "train", args.n_train, **gen),
         "test_id": synth.generate_split(work, "test_id", args.n_test, **gen),
@@ -120,7 +120,9 @@ def main(argv=None) -> dict:
     tests = {k: v for k, v in feats.items() if k != "train"}
     gold = {k: y for k, (v, a, y) in tests.items()}
     pred = {
-        "both": fit_predict(np.hstack([vtr, atr]), ytr, {k: np.hstack([v, a]) for k, (v, a, y) in tests.items()}, args.c),
+        "both": fit_predict(
+            np.hstack([vtr, atr]), ytr, {k: np.hstack([v, a]) for k, (v, a, y) in tests.items()}, args.c
+        ),
         "video": fit_predict(vtr, ytr, {k: v for k, (v, a, y) in tests.items()}, args.c),
         "audio": fit_predict(atr, ytr, {k: a for k, (v, a, y) in tests.items()}, args.c),
     }
@@ -130,7 +132,9 @@ def main(argv=None) -> dict:
     by_condition = {}
     for split in tests:
         cond = np.array([c.meta["condition"] for c in sets[split]])
-        by_condition[split] = {k: accuracy(pred["both"][split], gold[split], cond == k) for k in synth.CONDITIONS}
+        by_condition[split] = {
+            k: accuracy(pred["both"][split], gold[split], cond == k) for k in synth.CONDITIONS
+        }
 
     result = {
         "chance": round(1 / len(synth.LABELS), 4),
@@ -143,7 +147,9 @@ def main(argv=None) -> dict:
         "test_ood_without_video": audio_only["test_ood"],
         "test_ood_without_audio": video_only["test_ood"],
         "by_condition": by_condition,
-        "ood_one_factor": {k.removeprefix("ood_only_"): v for k, v in both.items() if k.startswith("ood_only_")},
+        "ood_one_factor": {
+            k.removeprefix("ood_only_"): v for k, v in both.items() if k.startswith("ood_only_")
+        },
         "generate_s": round(t_gen, 1),
         "features_s": round(t_feat, 1),
     }

@@ -115,8 +115,12 @@ def test_reasoning_cites_only_present_cues(dataset):
         else:
             assert video_hits and audio_hits, text
         # every cited phrase is a cue actually present in this clip's cue values
-        present = set(synth.present_cues(m["cues"], "video", 3)) | set(synth.present_cues(m["cues"], "audio", 3))
-        cited = {p for p in list(synth.VIDEO_PHRASES.values()) + list(synth.AUDIO_PHRASES.values()) if p in text}
+        present = set(synth.present_cues(m["cues"], "video", 3)) | set(
+            synth.present_cues(m["cues"], "audio", 3)
+        )
+        cited = {
+            p for p in list(synth.VIDEO_PHRASES.values()) + list(synth.AUDIO_PHRASES.values()) if p in text
+        }
         assert cited <= present, (cited - present, text)
 
 
@@ -141,6 +145,10 @@ def test_vocabulary_covers_reasoning_and_lexicons_are_disjoint(dataset):
     neutral_words = {w.lower() for t in synth.NEUTRAL_PHRASES.values() for w in re.findall(r"\w+", t)}
     assert not neutral_words & (set(synth.CUE_LEXICON["video"]) | set(synth.CUE_LEXICON["audio"]))
     assert all(set(synth._words(t)) <= vocab for t in synth.corpus())
+    for i in range(0, 1500, 2):  # many clips, including rare weak ones ("faint signs")
+        p = synth.plan_clip(1, "cold_start", i)
+        text = synth.reasoning_text(p["label"], p["condition"], p["cues"])
+        assert set(synth._words(text)) <= vocab, text
 
 
 def test_files_decode_with_decord_video_and_audio(dataset):
@@ -180,7 +188,7 @@ def test_decoded_media_match_rendering():
 
 def test_same_seed_same_manifest_and_frames(tmp_path):
     decord = pytest.importorskip("decord")
-    kw = dict(n_train=3, n_cold_start=3, n_test=1, seed=7, workers=1)
+    kw = {"n_train": 3, "n_cold_start": 3, "n_test": 1, "seed": 7, "workers": 1}
     a = synth.generate(tmp_path / "a", **kw)
     b = synth.generate(tmp_path / "b", **kw)
     c = synth.generate(tmp_path / "c", **{**kw, "seed": 8})
@@ -194,7 +202,7 @@ def test_same_seed_same_manifest_and_frames(tmp_path):
     d = synth.generate(tmp_path / "d", **{**kw, "workers": 2, "n_train": 9})
     first = read_manifest(d, split="train")[0]
     mtime = (tmp_path / "d" / "media" / "train" / "train-00000.mp4").stat().st_mtime_ns
-    assert [c.to_dict() for c in read_manifest(a, split="train")][0]["meta"] == first.meta
+    assert next(c.to_dict() for c in read_manifest(a, split="train"))["meta"] == first.meta
     synth.generate(tmp_path / "d", **{**kw, "workers": 1, "n_train": 9})
     assert (tmp_path / "d" / "media" / "train" / "train-00000.mp4").stat().st_mtime_ns == mtime
 
@@ -206,7 +214,9 @@ def test_shifting_one_factor_changes_only_that_factor():
     assert base["cues"] == lit["cues"] == voice["cues"] and base["label"] == lit["label"]
     assert base["nuisance"]["gain"] != lit["nuisance"]["gain"]
     assert base["voice"] == lit["voice"] and base["face"]["rx"] == lit["face"]["rx"]
-    assert voice["voice"]["f0"] != base["voice"]["f0"] and voice["nuisance"]["gain"] == base["nuisance"]["gain"]
+    assert (
+        voice["voice"]["f0"] != base["voice"]["f0"] and voice["nuisance"]["gain"] == base["nuisance"]["gain"]
+    )
     with pytest.raises(ValueError, match="unknown OOD factor"):
         synth.plan_clip(0, "test_ood", 5, ["colour"])
 

@@ -66,14 +66,14 @@ _SPLIT_CODE = {"train": 11, "cold_start": 12, "test_id": 13, "test_ood": 14}
 # A clip's cue = neutral + intensity * (prototype - neutral) + jitter; intensity ~ U(0.5, 1).
 # --------------------------------------------------------------------------------------------
 
-VIDEO_NEUTRAL = dict(
-    mouth_curve=0.0, mouth_open=0.05, mouth_width=1.0, mouth_asym=0.0, brow_tilt=0.0, brow_raise=0.0,
-    eye_open=1.0, nod=0.0, shake=0.0, tremor=0.0, drift=0.0, tilt=0.0,
-)  # fmt: skip
-AUDIO_NEUTRAL = dict(
-    pitch_st=0.0, pitch_slope=-1.0, pitch_arch=0.0, loudness_db=0.0, syllable_rate=4.0,
-    rough_depth=0.0, rough_rate=0.0, vibrato=0.0,
-)  # fmt: skip
+VIDEO_NEUTRAL = {
+    "mouth_curve": 0.0, "mouth_open": 0.05, "mouth_width": 1.0, "mouth_asym": 0.0, "brow_tilt": 0.0, "brow_raise": 0.0,
+    "eye_open": 1.0, "nod": 0.0, "shake": 0.0, "tremor": 0.0, "drift": 0.0, "tilt": 0.0,
+}  # fmt: skip
+AUDIO_NEUTRAL = {
+    "pitch_st": 0.0, "pitch_slope": -1.0, "pitch_arch": 0.0, "loudness_db": 0.0, "syllable_rate": 4.0,
+    "rough_depth": 0.0, "rough_rate": 0.0, "vibrato": 0.0,
+}  # fmt: skip
 #: cue names per modality (keys of ``meta["cues"]``)
 VIDEO_CUES: tuple[str, ...] = tuple(VIDEO_NEUTRAL)
 AUDIO_CUES: tuple[str, ...] = tuple(AUDIO_NEUTRAL)
@@ -108,17 +108,17 @@ AUDIO_PROTOTYPES: dict[str, dict[str, float]] = {
     "fear": {**_A, "pitch_st": 4.5, "pitch_slope": 0.0, "loudness_db": -1.0, "syllable_rate": 6.5,
              "vibrato": 1.2},
 }  # fmt: skip
-CUE_JITTER: dict[str, float] = dict(
-    mouth_curve=0.12, mouth_open=0.07, mouth_width=0.06, mouth_asym=0.1, brow_tilt=0.12, brow_raise=0.12,
-    eye_open=0.08, nod=0.5, shake=0.5, tremor=0.25, drift=0.8, tilt=1.5,
-    pitch_st=1.0, pitch_slope=1.0, pitch_arch=0.8, loudness_db=1.2, syllable_rate=0.35,
-    rough_depth=0.06, rough_rate=1.5, vibrato=0.12,
-)  # fmt: skip
-_CUE_RANGE: dict[str, tuple[float, float]] = dict(
-    mouth_open=(0.0, 1.2), mouth_width=(0.5, 1.4), mouth_asym=(-0.3, 1.2), eye_open=(0.35, 1.7),
-    nod=(0.0, 5.0), shake=(0.0, 5.0), tremor=(0.0, 3.0), syllable_rate=(1.8, 8.0),
-    rough_depth=(0.0, 0.95), rough_rate=(0.0, 40.0), vibrato=(0.0, 2.0),
-)  # fmt: skip
+CUE_JITTER: dict[str, float] = {
+    "mouth_curve": 0.12, "mouth_open": 0.07, "mouth_width": 0.06, "mouth_asym": 0.1, "brow_tilt": 0.12, "brow_raise": 0.12,
+    "eye_open": 0.08, "nod": 0.5, "shake": 0.5, "tremor": 0.25, "drift": 0.8, "tilt": 1.5,
+    "pitch_st": 1.0, "pitch_slope": 1.0, "pitch_arch": 0.8, "loudness_db": 1.2, "syllable_rate": 0.35,
+    "rough_depth": 0.06, "rough_rate": 1.5, "vibrato": 0.12,
+}  # fmt: skip
+_CUE_RANGE: dict[str, tuple[float, float]] = {
+    "mouth_open": (0.0, 1.2), "mouth_width": (0.5, 1.4), "mouth_asym": (-0.3, 1.2), "eye_open": (0.35, 1.7),
+    "nod": (0.0, 5.0), "shake": (0.0, 5.0), "tremor": (0.0, 3.0), "syllable_rate": (1.8, 8.0),
+    "rough_depth": (0.0, 0.95), "rough_rate": (0.0, 40.0), "vibrato": (0.0, 2.0),
+}  # fmt: skip
 
 # --------------------------------------------------------------------------------------------
 # Reasoning text: cue phrases (present when the cue deviates from neutral by >= threshold).
@@ -145,12 +145,12 @@ AUDIO_PHRASES: dict[tuple[str, int], str] = {
     ("rough_depth", 1): "a harsh growl", ("rough_depth", 2): "a creaky rasp",
     ("vibrato", 1): "a quavering sound",
 }  # fmt: skip
-PHRASE_THRESHOLD: dict[str, float] = dict(
-    mouth_curve=0.3, mouth_open=0.25, mouth_width=0.12, mouth_asym=0.35, brow_tilt=0.35, brow_raise=0.3,
-    eye_open=0.2, nod=1.2, shake=1.2, tremor=0.6, drift=1.5, tilt=3.0,
-    pitch_st=1.8, pitch_slope=2.5, pitch_arch=1.5, loudness_db=2.5, syllable_rate=0.8, rough_depth=0.25,
-    vibrato=0.4,
-)  # fmt: skip
+PHRASE_THRESHOLD: dict[str, float] = {
+    "mouth_curve": 0.3, "mouth_open": 0.25, "mouth_width": 0.12, "mouth_asym": 0.35, "brow_tilt": 0.35, "brow_raise": 0.3,
+    "eye_open": 0.2, "nod": 1.2, "shake": 1.2, "tremor": 0.6, "drift": 1.5, "tilt": 3.0,
+    "pitch_st": 1.8, "pitch_slope": 2.5, "pitch_arch": 1.5, "loudness_db": 2.5, "syllable_rate": 0.8, "rough_depth": 0.25,
+    "vibrato": 0.4,
+}  # fmt: skip
 _T_FACE_SHOWS = "The face shows {cues}."
 _T_VOICE_HAS = "The voice has {cues}."
 _T_FACE_PLAIN = "The face is calm and still."
@@ -159,6 +159,8 @@ _T_BOTH = "Face and voice agree: {label}."
 _T_FACE_ONLY = "The face carries the emotion: {label}."
 _T_VOICE_ONLY = "The voice carries the emotion: {label}."
 _T_NEUTRAL = "No cue stands out: {label}."
+_T_FACE_FAINT = "The face shows faint signs."  # no single cue passes its threshold (rare, weak clips)
+_T_VOICE_FAINT = "The voice has faint signs."
 _FUNCTION_WORDS = {"a", "an", "and"}
 
 
@@ -198,6 +200,7 @@ def corpus() -> list[str]:
         texts.append(_think([_T_FACE_PLAIN, _T_VOICE_HAS.format(cues=_join(a)),
                              _T_VOICE_ONLY.format(label=label)], label))  # fmt: skip
         texts.append(_think([_T_FACE_PLAIN, _T_VOICE_PLAIN, _T_NEUTRAL.format(label=label)], label))
+    texts.append(_think([_T_FACE_FAINT, _T_VOICE_FAINT, _T_BOTH.format(label=LABELS[0])], LABELS[0]))
     texts += vp + ap
     return texts
 
@@ -208,7 +211,9 @@ VOCABULARY: tuple[str, ...] = tuple(sorted({w for t in corpus() for w in _words(
 
 def present_cues(cues: dict[str, float], modality: str, top: int = 3) -> list[str]:
     """Phrases for the ``top`` most salient cues of ``modality`` that deviate from neutral (strongest first)."""
-    neutral, phrases = (VIDEO_NEUTRAL, VIDEO_PHRASES) if modality == "video" else (AUDIO_NEUTRAL, AUDIO_PHRASES)
+    neutral, phrases = (
+        (VIDEO_NEUTRAL, VIDEO_PHRASES) if modality == "video" else (AUDIO_NEUTRAL, AUDIO_PHRASES)
+    )
     found: list[tuple[float, str]] = []
     for name, base in neutral.items():
         if name not in PHRASE_THRESHOLD:
@@ -233,8 +238,8 @@ def reasoning_text(label: str, condition: str, cues: dict[str, float]) -> str:
     a = present_cues(cues, "audio", top=2 if condition == "both" else 3)
     if label == "neutral":
         return _think([_T_FACE_PLAIN, _T_VOICE_PLAIN, _T_NEUTRAL.format(label=label)], label)
-    face = _T_FACE_SHOWS.format(cues=_join(v)) if v else "The face shows faint signs."
-    voice = _T_VOICE_HAS.format(cues=_join(a)) if a else "The voice has faint signs."
+    face = _T_FACE_SHOWS.format(cues=_join(v)) if v else _T_FACE_FAINT
+    voice = _T_VOICE_HAS.format(cues=_join(a)) if a else _T_VOICE_FAINT
     if condition == "both":
         return _think([face, voice, _T_BOTH.format(label=label)], label)
     if condition == "video":
@@ -268,7 +273,9 @@ def _rng(*keys: int | str) -> np.random.Generator:
 
 def clip_seed(seed: int, split: str, index: int) -> int:
     """The per-clip seed derived from (seed, split, index)."""
-    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, _SPLIT_CODE.get(split, zlib.crc32(split.encode())), index])
+    ss = np.random.SeedSequence(
+        [int(seed) & 0xFFFFFFFF, _SPLIT_CODE.get(split, zlib.crc32(split.encode())), index]
+    )
     return int(ss.generate_state(1)[0])
 
 
@@ -278,17 +285,19 @@ def _face(seed: int, actor: str, shifted: bool) -> dict:
     if not shifted:
         skin = np.array([235, 205, 180]) + u(0, 1) * (np.array([150, 100, 75]) - [235, 205, 180])
         hair = np.array([[40, 30, 25], [95, 60, 35], [200, 170, 110], [20, 20, 22]][r.integers(4)], float)
-        face = dict(rx=u(0.29, 0.34), aspect=u(1.08, 1.24), eye_sep=u(0.36, 0.46), eye_size=u(0.9, 1.1),
-                    hairline=u(0.48, 0.62), mouth_y=u(0.42, 0.5), mouth_scale=u(0.9, 1.1),
-                    offset=(u(-0.035, 0.035), u(-0.03, 0.03)), jaw=2.0, hair_slope=0.0)  # fmt: skip
+        face = {"rx": u(0.29, 0.34), "aspect": u(1.08, 1.24), "eye_sep": u(0.36, 0.46), "eye_size": u(0.9, 1.1),
+                    "hairline": u(0.48, 0.62), "mouth_y": u(0.42, 0.5), "mouth_scale": u(0.9, 1.1),
+                    "offset": (u(-0.035, 0.035), u(-0.03, 0.03)), "jaw": 2.0, "hair_slope": 0.0}  # fmt: skip
         iris = np.array([[60, 40, 30], [40, 70, 110], [60, 90, 50]][r.integers(3)], float)
     else:  # unseen skin/hair/iris colours, head outline (squarer) and hair style (low, slanted fringe)
-        skin = np.array([[242, 218, 198], [135, 92, 70], [212, 192, 162], [198, 176, 182]][r.integers(4)], float)
+        skin = np.array(
+            [[242, 218, 198], [135, 92, 70], [212, 192, 162], [198, 176, 182]][r.integers(4)], float
+        )
         hair = np.array([[170, 70, 40], [150, 150, 150], [235, 225, 200], [70, 45, 90]][r.integers(4)], float)
-        face = dict(rx=u(0.29, 0.34), aspect=u(1.08, 1.24), eye_sep=u(0.36, 0.46), eye_size=u(0.9, 1.1),
-                    hairline=u(0.42, 0.48), mouth_y=u(0.42, 0.5), mouth_scale=u(0.9, 1.1),
-                    offset=(u(-0.035, 0.035), u(-0.03, 0.03)), jaw=u(2.25, 2.5),
-                    hair_slope=u(0.1, 0.2) * r.choice([-1, 1]))  # fmt: skip
+        face = {"rx": u(0.29, 0.34), "aspect": u(1.08, 1.24), "eye_sep": u(0.36, 0.46), "eye_size": u(0.9, 1.1),
+                    "hairline": u(0.42, 0.48), "mouth_y": u(0.42, 0.5), "mouth_scale": u(0.9, 1.1),
+                    "offset": (u(-0.035, 0.035), u(-0.03, 0.03)), "jaw": u(2.25, 2.5),
+                    "hair_slope": u(0.1, 0.2) * r.choice([-1, 1])}  # fmt: skip
         iris = np.array([[120, 60, 140], [30, 30, 30], [140, 110, 40]][r.integers(3)], float)
     skin = np.clip(skin + r.normal(0, 6, 3), 0, 255)
     face.update(skin=skin, hair=hair, iris=iris, lip=np.clip(skin * [0.78, 0.5, 0.5], 0, 255),
@@ -308,7 +317,7 @@ def _voice(seed: int, actor: str, shifted: bool) -> dict:
         f0 = u(222, 236) if high else u(96, 103)
         formant = u(1.1, 1.13) if high else u(0.87, 0.9)
         tilt = u(-10.5, -9.5) if r.random() < 0.5 else u(-5.5, -5.0)
-    return dict(f0=f0, formant=formant, tilt_db=tilt, level_db=u(-1.5, 1.5))
+    return {"f0": f0, "formant": formant, "tilt_db": tilt, "level_db": u(-1.5, 1.5)}
 
 
 def _actor_name(seed: int, split: str, index: int, shift: frozenset, cfg: SynthConfig) -> str:
@@ -333,32 +342,34 @@ def _nuisance(cs: int, shift: frozenset) -> dict:
     """Per-clip nuisance values (lighting, background, noise); none of them imitates a cue."""
     r = _rng(cs, "lighting")
     if "lighting" not in shift:
-        light = dict(gain=r.uniform(0.8, 1.15), cast=r.uniform(0.92, 1.08, 3).round(4).tolist(),
-                     gradient=r.uniform(0.0, 0.2), angle=r.uniform(0, 2 * np.pi),
-                     bg=r.uniform([70, 80, 90], [170, 175, 185]).round(1).tolist(), stripes=0.0)  # fmt: skip
+        light = {"gain": r.uniform(0.8, 1.15), "cast": r.uniform(0.92, 1.08, 3).round(4).tolist(),
+                     "gradient": r.uniform(0.0, 0.2), "angle": r.uniform(0, 2 * np.pi),
+                     "bg": r.uniform([70, 80, 90], [170, 175, 185]).round(1).tolist(), "stripes": 0.0}  # fmt: skip
     else:  # dim or harsh side light, strong colour cast, striped background
-        light = dict(gain=r.uniform(0.72, 0.77) if r.random() < 0.5 else r.uniform(1.15, 1.19),
-                     cast=(np.array([1.0, 1.0, 1.0]) + r.choice([-1, 1]) * np.array([0.12, 0.0, -0.12])
+        light = {"gain": r.uniform(0.72, 0.77) if r.random() < 0.5 else r.uniform(1.15, 1.19),
+                     "cast": (np.array([1.0, 1.0, 1.0]) + r.choice([-1, 1]) * np.array([0.12, 0.0, -0.12])
                            * r.uniform(0.8, 1.0)).round(4).tolist(),
-                     gradient=r.uniform(0.2, 0.26), angle=r.uniform(0, 2 * np.pi),
-                     bg=r.uniform([40, 40, 40], [210, 210, 210]).round(1).tolist(), stripes=r.uniform(6, 12))  # fmt: skip
+                     "gradient": r.uniform(0.2, 0.26), "angle": r.uniform(0, 2 * np.pi),
+                     "bg": r.uniform([40, 40, 40], [210, 210, 210]).round(1).tolist(), "stripes": r.uniform(6, 12)}  # fmt: skip
     r = _rng(cs, "video_noise")
     if "video_noise" not in shift:
-        vnoise = dict(kind="gaussian", sigma=r.uniform(0.0, 6.0))
+        vnoise = {"kind": "gaussian", "sigma": r.uniform(0.0, 6.0)}
     else:  # a different kind: blur + scan-line flicker + coarse colour blotches
-        vnoise = dict(kind="blur_scanlines", sigma=r.uniform(0.5, 0.9), scan=r.uniform(4, 8))
+        vnoise = {"kind": "blur_scanlines", "sigma": r.uniform(0.5, 0.9), "scan": r.uniform(4, 8)}
     r = _rng(cs, "audio_noise")
     if "audio_noise" not in shift:
-        anoise = dict(kind="coloured", snr_db=r.uniform(15, 40) if r.random() < 0.85 else 99.0,
-                      colour=r.uniform(0.0, 2.0))  # fmt: skip
+        anoise = {"kind": "coloured", "snr_db": r.uniform(15, 40) if r.random() < 0.85 else 99.0,
+                      "colour": r.uniform(0.0, 2.0)}  # fmt: skip
     else:  # a different kind: mains hum + room reverberation
-        anoise = dict(kind="hum_reverb", hum_hz=float(r.choice([50.0, 60.0])), hum_snr_db=r.uniform(26, 34),
-                      rt60=r.uniform(0.2, 0.3), wet=r.uniform(0.06, 0.12))  # fmt: skip
+        anoise = {"kind": "hum_reverb", "hum_hz": float(r.choice([50.0, 60.0])), "hum_snr_db": r.uniform(26, 34),
+                      "rt60": r.uniform(0.2, 0.3), "wet": r.uniform(0.06, 0.12)}  # fmt: skip
     r = _rng(cs, "voice_jitter")
     return dict(light, video_noise=vnoise, audio_noise=anoise, pitch_jitter_st=r.normal(0, 1.5))
 
 
-def plan_clip(seed: int, split: str, index: int, shift: Iterable[str] = (), cfg: SynthConfig | None = None) -> dict:
+def plan_clip(
+    seed: int, split: str, index: int, shift: Iterable[str] = (), cfg: SynthConfig | None = None
+) -> dict:
     """Everything about clip ``index`` of ``split`` except the pixels and samples (cheap, deterministic)."""
     cfg = cfg or SynthConfig()
     shift = frozenset(shift)
@@ -376,19 +387,30 @@ def plan_clip(seed: int, split: str, index: int, shift: Iterable[str] = (), cfg:
             **_draw_cues(r, AUDIO_PROTOTYPES[audio_label], AUDIO_NEUTRAL, ia)}  # fmt: skip
     actor = _actor_name(seed, split, index, shift, cfg)
     actor_tag = actor + "".join(f"+{f}" for f in ("face", "voice") if f in shift)
-    return dict(
-        id=f"{split}-{index:05d}", split=split, index=index, clip_seed=cs, label=label, condition=condition,
-        video_label=video_label, audio_label=audio_label, actor=actor_tag, cues=cues,
-        intensity={"video": round(iv, 4), "audio": round(ia, 4)}, shift=sorted(shift),
-        face=_face(seed, actor, "face" in shift), voice=_voice(seed, actor, "voice" in shift),
-        nuisance=_nuisance(cs, shift), timing=_timing(cs, cfg.duration),
-    )
+    return {
+        "id": f"{split}-{index:05d}",
+        "split": split,
+        "index": index,
+        "clip_seed": cs,
+        "label": label,
+        "condition": condition,
+        "video_label": video_label,
+        "audio_label": audio_label,
+        "actor": actor_tag,
+        "cues": cues,
+        "intensity": {"video": round(iv, 4), "audio": round(ia, 4)},
+        "shift": sorted(shift),
+        "face": _face(seed, actor, "face" in shift),
+        "voice": _voice(seed, actor, "voice" in shift),
+        "nuisance": _nuisance(cs, shift),
+        "timing": _timing(cs, cfg.duration),
+    }
 
 
 def _timing(cs: int, duration: float) -> dict:
     r = _rng(cs, "timing")
-    return dict(onset=r.uniform(0.0, 0.3), speech_start=r.uniform(0.05, 0.2), speech_end=duration - r.uniform(0.05, 0.15),
-                phase=r.uniform(0, 2 * np.pi, 3).tolist())  # fmt: skip
+    return {"onset": r.uniform(0.0, 0.3), "speech_start": r.uniform(0.05, 0.2), "speech_end": duration - r.uniform(0.05, 0.15),
+                "phase": r.uniform(0, 2 * np.pi, 3).tolist()}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,7 +536,7 @@ def _ramp(t: np.ndarray, onset: float, length: float = 0.25) -> np.ndarray:
 
 def render_frames(plan: dict, cfg: SynthConfig) -> np.ndarray:
     """The clip's frames, (T, H, W, 3) uint8."""
-    S, n = cfg.size, max(1, int(round(cfg.duration * cfg.fps)))
+    S, n = cfg.size, max(1, round(cfg.duration * cfg.fps))
     t = np.arange(n) / cfg.fps
     f, cues, nz, tm = plan["face"], plan["cues"], plan["nuisance"], plan["timing"]
     k = _ramp(t, tm["onset"])
@@ -592,12 +614,14 @@ def _box_blur(img: np.ndarray, amount: float) -> np.ndarray:
 # Audio rendering: harmonic voice with formants, syllables, prosody; nuisances added after.
 # --------------------------------------------------------------------------------------------
 
-_VOWELS = np.array([[730, 1090], [530, 1840], [270, 2290], [570, 840], [300, 870], [660, 1720], [490, 1350]], float)
+_VOWELS = np.array(
+    [[730, 1090], [530, 1840], [270, 2290], [570, 840], [300, 870], [660, 1720], [490, 1350]], float
+)
 
 
 def render_audio(plan: dict, cfg: SynthConfig) -> np.ndarray:
     """The clip's mono waveform at ``cfg.sr`` (float32, within [-1, 1])."""
-    sr, n = cfg.sr, int(round(cfg.duration * cfg.sr))
+    sr, n = cfg.sr, round(cfg.duration * cfg.sr)
     t = np.arange(n) / sr
     c, v, nz, tm = plan["cues"], plan["voice"], plan["nuisance"], plan["timing"]
     r = _rng(plan["clip_seed"], "syllables")
@@ -701,7 +725,9 @@ def _reverb(y: np.ndarray, r: np.random.Generator, sr: int, rt60: float, wet: fl
 # --------------------------------------------------------------------------------------------
 
 
-def write_mp4(path: str | os.PathLike, frames: np.ndarray, audio: np.ndarray, fps: int, sr: int, crf: int = 18) -> None:
+def write_mp4(
+    path: str | os.PathLike, frames: np.ndarray, audio: np.ndarray, fps: int, sr: int, crf: int = 18
+) -> None:
     """Write an H.264 (+ AAC mono) mp4 atomically (temporary name, then rename)."""
     import av
 
@@ -856,7 +882,12 @@ def generate(
     """
     cfg = SynthConfig(duration=duration, fps=fps, size=size)
     clips: list[Clip] = []
-    for split, n in (("train", n_train), ("cold_start", n_cold_start), ("test_id", n_test), ("test_ood", n_test)):
+    for split, n in (
+        ("train", n_train),
+        ("cold_start", n_cold_start),
+        ("test_id", n_test),
+        ("test_ood", n_test),
+    ):
         shift = ood_shift if split == "test_ood" else ()
         clips += generate_split(out_dir, split, n, seed, shift, cfg, workers, resume, progress)
     return write_manifest(clips, Path(out_dir) / "manifest.jsonl")
@@ -867,13 +898,17 @@ def summarize(manifest_path: str | os.PathLike):
     import pandas as pd
 
     clips = read_manifest(manifest_path, check_media=False)
-    df = pd.DataFrame([{"split": c.split, "condition": c.meta.get("condition"), "label": c.label} for c in clips])
+    df = pd.DataFrame(
+        [{"split": c.split, "condition": c.meta.get("condition"), "label": c.label} for c in clips]
+    )
     if df.empty:
         return pd.DataFrame(columns=list(LABELS) + ["total"])
     table = pd.crosstab([df["split"], df["condition"]], df["label"])
     table = table.reindex(columns=[lab for lab in LABELS if lab in table.columns])
     order = {s: i for i, s in enumerate(SPLITS)}
-    table = table.sort_index(key=lambda idx: idx.map(lambda v: order.get(v, CONDITIONS.index(v) if v in CONDITIONS else 99)))
+    table = table.sort_index(
+        key=lambda idx: idx.map(lambda v: order.get(v, CONDITIONS.index(v) if v in CONDITIONS else 99))
+    )
     table["total"] = table.sum(axis=1)
     return table
 
@@ -886,8 +921,12 @@ def summarize(manifest_path: str | os.PathLike):
 def add_synth_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (manifest.jsonl + media/)")
     parser.add_argument("--n-train", type=int, default=1400, help="clips in the train split (default 1400)")
-    parser.add_argument("--n-cold-start", type=int, default=140, help="clips with reasoning text (default 140)")
-    parser.add_argument("--n-test", type=int, default=210, help="clips in each of test_id and test_ood (default 210)")
+    parser.add_argument(
+        "--n-cold-start", type=int, default=140, help="clips with reasoning text (default 140)"
+    )
+    parser.add_argument(
+        "--n-test", type=int, default=210, help="clips in each of test_id and test_ood (default 210)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     parser.add_argument("--duration", type=float, default=1.5, help="clip length in seconds (default 1.5)")
     parser.add_argument("--fps", type=int, default=8, help="video frame rate (default 8)")
@@ -903,12 +942,33 @@ def cli_synth(args: argparse.Namespace) -> int:
                     progress=sys.stderr.isatty())  # fmt: skip
     table = summarize(path)
     print(table.to_string())
-    print(f"wrote {int(table['total'].sum()) if len(table) else 0} clips and {path} in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {int(table['total'].sum()) if len(table) else 0} clips and {path} in {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
 __all__ = [
-    "AUDIO_CUES", "CONDITIONS", "CUE_LEXICON", "LABELS", "OOD_FACTORS", "SPLITS", "SynthConfig", "VIDEO_CUES",
-    "VOCABULARY", "add_synth_args", "cli_synth", "clip_seed", "corpus", "generate", "generate_split", "plan_clip",
-    "present_cues", "reasoning_text", "render_audio", "render_frames", "summarize", "write_mp4",
+    "AUDIO_CUES",
+    "CONDITIONS",
+    "CUE_LEXICON",
+    "LABELS",
+    "OOD_FACTORS",
+    "SPLITS",
+    "VIDEO_CUES",
+    "VOCABULARY",
+    "SynthConfig",
+    "add_synth_args",
+    "cli_synth",
+    "clip_seed",
+    "corpus",
+    "generate",
+    "generate_split",
+    "plan_clip",
+    "present_cues",
+    "reasoning_text",
+    "render_audio",
+    "render_frames",
+    "summarize",
+    "write_mp4",
 ]  # fmt: skip
