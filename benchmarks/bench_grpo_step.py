@@ -1,0 +1,339 @@
+"""GRPO step time on video + audio, where it goes, and what the omni path costs beyond TRL itself.
+
+    .venv/bin/python benchmarks/bench_grpo_step.py [--steps 4] [--warmup 1] [--rounds 2] [--out FILE]
+
+One run, three trainers built from the demo recipe (configs/demo_train.yaml, section ``grpo``: 4 clips
+x G=4 completions per step, 48 new tokens, beta 0.04, modality dropout 0.3) on the tiny thinker
+(random initialisation, so completions mostly run to the 48-token limit):
+
+* ``omni``        OmniGRPOTrainer as shipped (each distinct clip's encoders run once per pass);
+* ``omni_noopt``  the same with that optimisation switched off (encoders run once per completion);
+* ``trl_text``    plain ``trl.GRPOTrainer`` on the same thinker with text-only prompts of the same
+                  token length as the full omni prompt (the media placeholders replaced by words).
+
+The variants run in turn, ``--rounds`` times (A B C A B C ...), so load changes on a shared machine hit
+all of them; figures are medians over the timed steps. Each step is broken down by wrapping the
+trainer's methods (nothing in omnibench is edited for this): ``decode`` (media decoding, cold: every
+step brings 4 clips not seen before, as the demo's first epoch does), ``processor`` (prompt + video
+processor + Whisper features; the tokenizer for ``trl_text``), ``prompt_collate``, ``generation``
+(``model.generate`` including prefill), ``ref_logprobs`` (the no-grad reference pass), ``rewards``,
+``loss_forward`` (the loss pass with its log-probs), ``backward``, ``optimizer`` and ``other``
+(Trainer/TRL bookkeeping: the rest of the step). ``encoders`` is the vision + audio encoder forward
+time inside generation and the log-prob passes (a part of them, not added to the total).
+
+Ratios: ``omni_over_trl`` = omni step time / trl_text step time; ``noopt_over_opt`` = step time
+without / with the encoder optimisation (same run, same clips, same seeds).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+
+VARIANTS = ("omni", "omni_noopt", "trl_text")
+SECTIONS = ("decode", "processor", "prompt_collate", "generation", "ref_logprobs", "rewards",
+            "loss_forward", "backward", "optimizer")
+
+
+# ------------------------------------------------------------------------------------ trainers
+
+
+def demo_recipe(out_dir: str, steps: int, quick: bool):
+    """The demo GRPO recipe on the tiny thinker (random init), no checkpoints, no progress bars."""
+    from omnibench.grpo import GRPORecipe
+    from omnibench.recipes import load_recipe
+
+    over = {"model": "tiny", "out": out_dir, "max_steps": steps, "save_steps": 0, "progress": False, "threads": None}
+    if quick:
+        over.update(per_device_train_batch_size=4, num_generations=2, max_completion_length=6)
+    return load_recipe(GRPORecipe, common.REPO / "configs" / "demo_train.yaml", section="grpo", overrides=over)
+
+
+def media_token_ids(processor) -> list[int]:
+    """Token ids a text-only run must never sample either (media placeholders and their markers)."""
+    tok = processor.tokenizer
+    ids = set()
+    for text in ("<|IMAGE|>", "<|VIDEO|>", "<|AUDIO|>", "<|vision_bos|>", "<|vision_eos|>",
+                 "<|audio_bos|>", "<|audio_eos|>", "<|image_pad|>", "<|video_pad|>"):
+        tid = tok.convert_tokens_to_ids(text)
+        if isinstance(tid, int) and tid != tok.unk_token_id:
+            ids.add(tid)
+    return sorted(ids)
+
+
+def text_prompt(processor, n_tokens: int) -> str:
+    """The rendered chat prompt without media blocks, padded with ordinary words to ``n_tokens`` tokens."""
+    from omnibench.model.inputs import NONE, render_prompt
+
+    tok = processor.tokenizer
+    base = render_prompt(processor, NONE)
+    head = "<|im_start|>user\n"
+    if not base.startswith(head):
+        raise RuntimeError(f"unexpected chat template output: {base[:60]!r}")
+
+    def length(text):
+        return len(tok(text)["input_ids"])
+
+    k = 0
+    text = base
+    while length(text) < n_tokens:
+        k += 1
+        text = head + " ".join(["face"] * k) + " " + base[len(head):]
+    if length(text) != n_tokens:
+        raise RuntimeError(f"could not pad the text prompt to {n_tokens} tokens (got {length(text)})")
+    return text
+
+
+def omni_trainer(recipe, clips, dedupe: bool, timers):
+    from omnibench.grpo import build_trainer
+    from omnibench.model import build_tiny
+    from omnibench.recipes import MediaStore
+
+    model, processor = build_tiny(seed=recipe.seed)
+    store = MediaStore(clips, recipe.decode, cache_dir=None)  # cold decoding, like a first epoch
+    trainer = build_trainer(recipe, model, processor, media_store=store, clips=clips)
+    set_dedupe(trainer, dedupe)
+    trainer.media_store = timers.timed(store, "decode")
+    return trainer, processor
+
+
+def set_dedupe(trainer, on: bool) -> None:
+    """Switch the encoder optimisation of the trainer's policy and reference models on or off."""
+    from omnibench.model.encoders import share_encoders
+
+    for model in (trainer.model, getattr(trainer, "ref_model", None)):
+        if model is not None:
+            share_encoders(trainer.accelerator.unwrap_model(model), on)
+
+
+def text_trainer(recipe, clips, prompt_len: int):
+    """Plain ``trl.GRPOTrainer``: same thinker, config, rewards and labels; text-only prompts."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from omnibench.grpo import _reference_model
+    from omnibench.model import build_tiny
+    from omnibench.rewards import resolve_rewards
+
+    model, processor = build_tiny(seed=recipe.seed)
+    prompt = text_prompt(processor, prompt_len)
+    config = recipe.grpo_config()
+    config.generation_kwargs = {**(config.generation_kwargs or {}), "suppress_tokens": media_token_ids(processor)}
+    ds = Dataset.from_list([{"prompt": prompt, "label": c.label} for c in clips])
+    funcs, _ = resolve_rewards(recipe.rewards)
+    ref = copy.deepcopy(model).requires_grad_(False)
+    with _reference_model(ref):
+        trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=config, train_dataset=ds,
+                              processing_class=processor.tokenizer)
+    return trainer, processor
+
+
+# ------------------------------------------------------------------------------------ instrumentation
+
+
+class StepClock:
+    """Trainer callback: wall time and section totals at every step boundary."""
+
+    def __new__(cls, timers):
+        from transformers import TrainerCallback
+
+        class _Clock(TrainerCallback):
+            def __init__(self):
+                self.timers, self.steps, self._t, self._snap, self._opt = timers, [], None, None, None
+
+            def on_step_begin(self, args, state, control, **kw):
+                common.sync()
+                self._t, self._snap = time.perf_counter(), timers.snapshot()
+
+            def on_pre_optimizer_step(self, args, state, control, **kw):
+                common.sync()
+                self._opt = time.perf_counter()
+
+            def on_optimizer_step(self, args, state, control, **kw):
+                common.sync()
+                timers.total["optimizer"] += time.perf_counter() - self._opt
+
+            def on_step_end(self, args, state, control, **kw):
+                common.sync()
+                wall = time.perf_counter() - self._t
+                self.steps.append({"wall": wall, **common.diff(timers.snapshot(), self._snap)})
+
+        return _Clock()
+
+
+def encoder_hooks(model, timers) -> list:
+    """Forward hooks timing the vision and audio towers (their forward passes only)."""
+    base = getattr(model, "model", model)
+    handles = []
+    for name in ("visual", "audio_tower"):
+        module = getattr(base, name, None)
+        if module is None:
+            continue
+        start = {}
+
+        def pre(mod, args, _start=start):
+            common.sync()
+            _start["t"] = time.perf_counter()
+
+        def post(mod, args, out, _start=start):
+            common.sync()
+            timers.total["encoders"] += time.perf_counter() - _start["t"]
+
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    return handles
+
+
+def instrument(trainer, timers, text: bool) -> list:
+    import torch
+
+    import omnibench.model.inputs as inputs_mod
+
+    if text:
+        timers.wrap(trainer, "_tokenize_prompts", "processor")
+    else:
+        timers.wrap(inputs_mod, "build_inputs", "processor")
+        timers.wrap(trainer, "_tokenize_prompts", "prompt_collate")
+    timers.wrap(trainer, "_generate_single_turn", "generation")
+    timers.wrap(trainer, "_calculate_rewards", "rewards")
+    timers.wrap(trainer, "_compute_loss", "loss_forward")
+    timers.wrap(trainer.accelerator, "backward", "backward")
+    # the no-grad passes (reference, old policy); the loss pass's own log-probs stay in loss_forward
+    original = trainer._get_per_token_logps_and_entropies
+
+    def logps(*args, **kwargs):
+        if torch.is_grad_enabled():
+            return original(*args, **kwargs)
+        with timers.section("ref_logprobs"):
+            return original(*args, **kwargs)
+
+    trainer._get_per_token_logps_and_entropies = logps
+    handles = []
+    for model in (trainer.model, getattr(trainer, "ref_model", None)):
+        if model is not None:
+            handles += encoder_hooks(trainer.accelerator.unwrap_model(model), timers)
+    return handles
+
+
+# ------------------------------------------------------------------------------------ run
+
+
+def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | None, quick: bool) -> dict:
+    import torch
+
+    timers = common.Timers()
+    with tempfile.TemporaryDirectory() as out:
+        recipe = demo_recipe(out, steps + warmup, quick)
+        torch.manual_seed(recipe.seed)
+        if variant == "trl_text":
+            trainer, _ = text_trainer(recipe, clips, prompt_len)
+        else:
+            trainer, _ = omni_trainer(recipe, clips, dedupe=(variant == "omni"), timers=timers)
+        clock = StepClock(timers)
+        trainer.add_callback(clock)
+        handles = instrument(trainer, timers, text=(variant == "trl_text"))
+        try:
+            with common.quiet_stdout():
+                trainer.train()
+        finally:
+            timers.restore()
+            for h in handles:
+                h.remove()
+        lengths = [r.get("completions/mean_length") for r in trainer.state.log_history
+                   if "completions/mean_length" in r]
+    timed = clock.steps[warmup:]
+    return {"steps": timed, "completion_len": lengths[warmup:],
+            "batch": recipe.per_device_train_batch_size, "G": recipe.num_generations}
+
+
+def summarise(runs: list[dict]) -> dict:
+    steps = [s for r in runs for s in r["steps"]]
+    wall = statistics.median(s["wall"] for s in steps)
+    med = {k: statistics.median(s.get(k, 0.0) for s in steps) for k in (*SECTIONS, "encoders")}
+    mean_wall = statistics.fmean(s["wall"] for s in steps)
+    mean = {k: statistics.fmean(s.get(k, 0.0) for s in steps) for k in SECTIONS}
+    other = mean_wall - sum(mean.values())
+    batch, G = runs[0]["batch"], runs[0]["G"]
+    lens = [x for r in runs for x in r["completion_len"]]
+    return {
+        "s_per_step": common.rnd(wall),
+        "s_per_step_mean": common.rnd(mean_wall),
+        "samples_per_s": common.rnd(batch / wall, 3),
+        "clips_per_s": common.rnd(batch / G / wall, 3),
+        "breakdown_s": {**{k: common.rnd(med[k]) for k in SECTIONS}, "other": common.rnd(other)},
+        "breakdown_share": {**{k: common.rnd(mean[k] / mean_wall, 3) for k in SECTIONS},
+                            "other": common.rnd(other / mean_wall, 3)},
+        "encoders_s": common.rnd(med["encoders"]),
+        "completion_len_mean": common.rnd(statistics.fmean(lens), 1) if lens else None,
+        "n_steps": len(steps),
+        "step_walls": [common.rnd(s["wall"], 3) for s in steps],
+    }
+
+
+def full_prompt_len(clip, recipe_decode) -> int:
+    from omnibench.data.media import DecodeConfig, decode_clip
+    from omnibench.model import build_tiny
+    from omnibench.model.inputs import ALL, build_inputs
+
+    _, processor = build_tiny(seed=0)
+    media = decode_clip(clip, DecodeConfig(**dict(recipe_decode or {})))
+    return int(build_inputs(processor, [media], [ALL])["input_ids"].shape[1])
+
+
+def main(argv=None) -> dict:
+    ap = common.parser(__doc__)
+    ap.add_argument("--steps", type=int, default=4, help="timed steps per trainer and round")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed first steps per trainer and round")
+    ap.add_argument("--rounds", type=int, default=2, help="times the variants run in turn")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.warmup, args.rounds = 1, 0, 1
+    common.setup(args)
+    started = common.machine()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = set(variants) - set(VARIANTS)
+    if bad:
+        ap.error(f"unknown variants {sorted(bad)}; choose from {VARIANTS}")
+
+    with tempfile.TemporaryDirectory() as d:
+        recipe = demo_recipe(d, 1, args.quick)
+    per_round = (args.steps + args.warmup) * recipe.per_device_train_batch_size // recipe.num_generations
+    clips = common.synth_clips(per_round)  # each round of each variant sees the same clips, decoded cold
+    prompt_len = full_prompt_len(clips[0], recipe.decode)
+
+    t0 = time.perf_counter()
+    runs: dict[str, list] = {v: [] for v in variants}
+    for _ in range(args.rounds):
+        for v in variants:
+            runs[v].append(run_variant(v, clips, args.steps, args.warmup, prompt_len, args.quick))
+    figures = {"recipe": "configs/demo_train.yaml#grpo" + (" (quick sizes)" if args.quick else ""),
+               "completions_per_step": recipe.per_device_train_batch_size,
+               "num_generations": recipe.num_generations,
+               "max_completion_length": recipe.max_completion_length,
+               "prompt_tokens_full": prompt_len,
+               "variants": {v: summarise(r) for v, r in runs.items()}}
+    s = {v: figures["variants"][v]["s_per_step"] for v in variants}
+    ratios = {}
+    if "omni" in s and "trl_text" in s:
+        ratios["omni_over_trl"] = common.rnd(s["omni"] / s["trl_text"], 3)
+    if "omni_noopt" in s and "trl_text" in s:
+        ratios["omni_noopt_over_trl"] = common.rnd(s["omni_noopt"] / s["trl_text"], 3)
+    if "omni" in s and "omni_noopt" in s:
+        ratios["noopt_over_opt"] = common.rnd(s["omni_noopt"] / s["omni"], 3)
+        v = figures["variants"]
+        ratios["encoders_noopt_over_opt"] = (common.rnd(v["omni_noopt"]["encoders_s"] / v["omni"]["encoders_s"], 3)
+                                             if v["omni"]["encoders_s"] else None)
+    figures["ratios"] = ratios
+    figures["seconds"] = common.rnd(time.perf_counter() - t0, 1)
+    return common.emit("grpo_step", figures, args.out, started)
+
+
+if __name__ == "__main__":
+    main()
