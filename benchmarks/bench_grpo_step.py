@@ -224,7 +224,13 @@ def instrument(trainer, timers, text: bool) -> list:
 # ------------------------------------------------------------------------------------ run
 
 
-def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | None, quick: bool) -> dict:
+def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | None, quick: bool,
+                profile: str | None = None) -> dict:
+    """Train one variant for ``warmup + steps`` steps; per-step wall and section times of the timed steps.
+
+    With ``profile`` (a file name), the whole run is recorded by ``torch.profiler`` and the operators
+    with the most self CPU time are written to that file (and returned under ``profile_top``).
+    """
     import torch
 
     timers = common.Timers()
@@ -238,9 +244,18 @@ def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | 
         clock = StepClock(timers)
         trainer.add_callback(clock)
         handles = instrument(trainer, timers, text=(variant == "trl_text"))
+        prof = None
         try:
             with common.quiet_stdout():
-                trainer.train()
+                if profile:
+                    from torch.profiler import ProfilerActivity
+                    from torch.profiler import profile as torch_profile
+
+                    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+                    with torch_profile(activities=acts) as prof:
+                        trainer.train()
+                else:
+                    trainer.train()
         finally:
             timers.restore()
             for h in handles:
@@ -248,8 +263,24 @@ def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | 
         lengths = [r.get("completions/mean_length") for r in trainer.state.log_history
                    if "completions/mean_length" in r]
     timed = clock.steps[warmup:]
-    return {"steps": timed, "completion_len": lengths[warmup:],
-            "batch": recipe.per_device_train_batch_size, "G": recipe.num_generations}
+    result = {"steps": timed, "completion_len": lengths[warmup:],
+              "batch": recipe.per_device_train_batch_size, "G": recipe.num_generations}
+    if prof is not None:
+        result["profile_top"] = profile_table(prof, profile, warmup + steps, variant)
+    return result
+
+
+def profile_table(prof, path: str, n_steps: int, variant: str, rows: int = 12) -> list[dict]:
+    """Write the profiler's operator table to ``path``; the top ``rows`` operators by self CPU time."""
+    events = prof.key_averages()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(f"# bench_grpo_step --profile: variant {variant}, {n_steps} steps (all steps, "
+                          "profiler overhead included)\n" + events.table(sort_by="self_cpu_time_total", row_limit=40))
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:rows]
+    return [{"op": e.key, "self_cpu_ms_per_step": common.rnd(e.self_cpu_time_total / 1000 / n_steps, 1),
+             "share": common.rnd(e.self_cpu_time_total / total, 3), "calls_per_step": e.count // n_steps}
+            for e in top]
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -292,6 +323,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--warmup", type=int, default=1, help="untimed first steps per trainer and round")
     ap.add_argument("--rounds", type=int, default=2, help="times the variants run in turn")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    ap.add_argument("--profile", default=None, metavar="FILE",
+                    help="after the timed rounds, profile omni and omni_noopt once more with torch.profiler "
+                         "(operator tables to FILE with suffixes .omni.txt / .omni_noopt.txt)")
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.rounds = 1, 0, 1
@@ -318,8 +352,8 @@ def main(argv=None) -> dict:
                "num_generations": recipe.num_generations,
                "max_completion_length": recipe.max_completion_length,
                "prompt_tokens_full": prompt_len,
-               "variants": {v: summarise(r) for v, r in runs.items()}}
-    s = {v: figures["variants"][v]["s_per_step"] for v in variants}
+               "variants": {v: summarise(r) for v, r in runs.items() if r}}
+    s = {v: x["s_per_step"] for v, x in figures["variants"].items()}
     ratios = {}
     if "omni" in s and "trl_text" in s:
         ratios["omni_over_trl"] = common.rnd(s["omni"] / s["trl_text"], 3)
@@ -331,6 +365,11 @@ def main(argv=None) -> dict:
         ratios["encoders_noopt_over_opt"] = (common.rnd(v["omni_noopt"]["encoders_s"] / v["omni"]["encoders_s"], 3)
                                              if v["omni"]["encoders_s"] else None)
     figures["ratios"] = ratios
+    if args.profile:
+        figures["profile"] = {}
+        for v in ("omni", "omni_noopt"):
+            r = run_variant(v, clips, args.steps, args.warmup, prompt_len, args.quick, profile=f"{args.profile}.{v}.txt")
+            figures["profile"][v] = r["profile_top"]
     figures["seconds"] = common.rnd(time.perf_counter() - t0, 1)
     return common.emit("grpo_step", figures, args.out, started)
 

@@ -42,6 +42,17 @@ def loadavg() -> float | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine(device: str = "cpu") -> dict:
     """Facts a figure depends on: CPUs, load, threads, device, versions, date (UTC)."""
     import torch
@@ -50,7 +61,7 @@ def machine(device: str = "cpu") -> dict:
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host_cpus": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "load_1min": loadavg(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),

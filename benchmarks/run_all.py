@@ -41,6 +41,8 @@ def run_one(name: str, quick: bool, results: Path, timeout: float) -> tuple[dict
     cmd = [sys.executable, str(HERE / script), *(small if quick else normal)]
     if name in TAKES_OUT:
         cmd += ["--out", str(results / f"{name}.json")]
+    if name == "grpo_step" and not quick:  # operator tables: results/grpo_step_profile.<variant>.txt
+        cmd += ["--profile", str(results / "grpo_step_profile")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     print(f"[bench] {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
