@@ -74,7 +74,7 @@ from omnibench.labels import DFEW7
 MODALITIES: tuple[str, ...] = ("video", "audio")
 STRATEGIES: tuple[str, ...] = ("drop", "black", "noise", "swap")
 VALUES: tuple[str, ...] = ("prob", "logprob")
-POSITIONS: tuple[str, ...] = ("prompt", "reasoning", "regenerate")
+POSITIONS: tuple[str, ...] = ("auto", "prompt", "reasoning", "regenerate")
 
 
 # ============================================================================== exact Shapley (pure)
@@ -596,9 +596,10 @@ class AttributionConfig:
     strategy: str = field(default="drop", metadata={"help": "removal: drop | black | noise | swap"})
     value: str = field(default="prob", metadata={"help": "prob (target prob. among labels) | logprob (raw)"})
     target: str = field(default="prediction", metadata={"help": "prediction (the model's answer) | gold"})
-    position: str = field(default="prompt", metadata={"help": "where <answer>label</answer> is scored: prompt (right "
-                          "after it) | reasoning (after the full-input reasoning) | regenerate (after reasoning "
-                          "generated under each coalition)"})
+    position: str = field(default="auto", metadata={"help": "where <answer>label</answer> is scored: auto (regenerate "
+                          "for a model that reasons first, else prompt) | prompt (right after it) | reasoning (after "
+                          "the full-input reasoning; leaks the answer) | regenerate (after reasoning generated "
+                          "under each coalition)"})
     batch_size: int = field(default=8, metadata={"help": "clips per forward pass"})
     seed: int = field(default=0, metadata={"help": "seed for noise and swap donors"})
     prompt: str | None = field(default=None, metadata={"help": "instruction prompt (None = model layer's DEFAULT_PROMPT)"})
@@ -656,16 +657,37 @@ def _reasoning_prefix(completion: str | None) -> str:
     return completion[:j] if j >= 0 else completion
 
 
+def resolve_position(completions: Sequence[str | None] | None) -> str:
+    """``position="auto"``: where the model answers. ``"regenerate"`` when at least half of its
+    full-input completions write something (reasoning) before ``<answer>``, else ``"prompt"``
+    (a label-only model answers right after the prompt). No completions -> ``"prompt"``."""
+    if not completions:
+        return "prompt"
+    reasons = [bool(_reasoning_prefix(c).strip()) for c in completions]
+    return "regenerate" if np.mean(reasons) >= 0.5 else "prompt"
+
+
 def coalition_scores(model, processor, media: Sequence, labels: Sequence[str], config: AttributionConfig,
-                     prefix: Sequence[str] | None = None, progress: bool = False) -> np.ndarray:
+                     prefix: Sequence[str] | None = None, position: str | None = None,
+                     progress: bool = False) -> np.ndarray:
     """(n_clips, 2^k, n_labels) label scores for every coalition of ``config.players``.
 
     One :func:`omnibench.model.score_labels` call per coalition over all clips (rows grouped by
     coalition, so every forward batch has one modality layout).
+
+    ``position`` (default ``config.position``; "auto" must be resolved first):
+    ``prompt`` -> no prefix; ``reasoning`` -> ``prefix`` (one per clip) in every coalition;
+    ``regenerate`` -> greedy reasoning generated under each coalition (under the full coalition,
+    ``prefix`` is used when given: the reasoning of the completions already generated).
     """
     from omnibench.model import generate, score_labels
     from omnibench.model.inputs import DEFAULT_PROMPT
 
+    position = position or config.position
+    if position not in ("prompt", "reasoning", "regenerate"):
+        raise ValueError(f"position must be prompt | reasoning | regenerate here, got {position!r}")
+    if position == "reasoning" and prefix is None:
+        raise ValueError("position='reasoning' needs the reasoning prefix of every clip")
     prompt = config.prompt if config.prompt is not None else DEFAULT_PROMPT
     n = len(media)
     donors = derangement(n, np.random.default_rng(config.seed)) if config.strategy == "swap" else None
@@ -675,8 +697,10 @@ def coalition_scores(model, processor, media: Sequence, labels: Sequence[str], c
         keep = frozenset(S) & frozenset(MODALITIES)
         media_s, mods_s = coalition_inputs(media, keep, config.strategy, config.seed, donors)
         p = prompt if ("text" in S or "text" not in config.players) else config.null_prompt
-        pre = list(prefix) if prefix is not None else None
-        if config.position == "regenerate":  # the model's own reasoning under this coalition
+        pre = None
+        if position == "reasoning" or (position == "regenerate" and prefix is not None and j == len(coal) - 1):
+            pre = list(prefix)
+        elif position == "regenerate":  # the model's own reasoning under this coalition
             pre = [_reasoning_prefix(c) for c in generate(model, processor, media_s, mods_s, prompt=p,
                                                           max_new_tokens=config.max_new_tokens,
                                                           batch_size=config.batch_size)]
@@ -720,7 +744,7 @@ def attribute(model, processor, clips, media=None, labels: Sequence[str] = DFEW7
     if missing:
         raise ValueError(f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]})")
     t0 = time.perf_counter()
-    if cfg.position == "reasoning" and completions is None:
+    if cfg.position != "prompt" and completions is None:
         from omnibench.model import generate
         from omnibench.model.inputs import ALL, DEFAULT_PROMPT
 
@@ -728,8 +752,10 @@ def attribute(model, processor, clips, media=None, labels: Sequence[str] = DFEW7
                                batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
     if completions is not None and len(completions) != len(clips):
         raise ValueError(f"{len(completions)} completions for {len(clips)} clips")
-    prefix = [_reasoning_prefix(c) for c in completions] if cfg.position == "reasoning" else None
-    scores = coalition_scores(model, processor, media, labels, cfg, prefix=prefix, progress=progress)
+    position = resolve_position(completions) if cfg.position == "auto" else cfg.position
+    prefix = [_reasoning_prefix(c) for c in completions] if position != "prompt" else None
+    scores = coalition_scores(model, processor, media, labels, cfg, prefix=prefix, position=position,
+                              progress=progress)
     full = scores[:, -1, :]
     if predictions is None and completions is not None:
         predictions = [resolve_prediction(c, labels)[0] for c in completions]
@@ -745,7 +771,7 @@ def attribute(model, processor, clips, media=None, labels: Sequence[str] = DFEW7
         label_scores=scores, ids=[c.id for c in clips], gold=gold, prediction=list(predictions),
         target=[t if (t is not None and t in lab_index) else None for t in tgt_labels],
         condition=_meta(clips, "condition"), players=cfg.players, values=values, phi=phi, share=shares(phi),
-        strategy=cfg.strategy, value_kind=cfg.value, target_kind=cfg.target, position=cfg.position, method="score",
+        strategy=cfg.strategy, value_kind=cfg.value, target_kind=cfg.target, position=position, method="score",
         video_label=_meta(clips, "video_label"), audio_label=_meta(clips, "audio_label"),
         seconds=time.perf_counter() - t0,
     )
@@ -832,10 +858,17 @@ class PerceptualResult:
 
 
 def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFEW7,
-                     modalities: Sequence[str] = MODALITIES, n_perm: int = 5, seed: int = 0, mode: str = "score",
+                     modalities: Sequence[str] = MODALITIES, n_perm: int = 5, seed: int = 0, mode: str = "auto",
                      batch_size: int = 8, prompt: str | None = None, max_new_tokens: int = 64) -> PerceptualResult:
     """Accuracy drop when one modality is permuted across the split (each clip gets another clip's
-    video or audio; ``n_perm`` seeded derangements). ``mode``: score (argmax of label scores) | generate."""
+    video or audio; ``n_perm`` seeded derangements).
+
+    ``mode``: ``generate`` (greedy answers) | ``score`` (argmax of label scores right after the prompt:
+    fast, but only the model's answer for a model that answers without reasoning) | ``auto``
+    (generate the unpermuted answers; keep generating if the model reasons first, else switch to score).
+    """
+    if mode not in ("auto", "score", "generate"):
+        raise ValueError(f"mode must be auto | score | generate, got {mode!r}")
     from omnibench.evaluate import _align_media, resolve_prediction
     from omnibench.model import generate, score_labels
     from omnibench.model.inputs import DEFAULT_PROMPT
@@ -847,16 +880,21 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
         raise ValueError(f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]})")
     gold = [c.label for c in clips]
 
-    def predict(media_s, mods_s):
-        if mode == "score":
+    def predict(media_s, mods_s, how):
+        if how == "score":
             sc = score_labels(model, processor, media_s, mods_s, list(labels), prompt=prompt, batch_size=batch_size)
-            return [labels[i] for i in np.asarray(sc).argmax(axis=1)]
+            return [labels[i] for i in np.asarray(sc).argmax(axis=1)], None
         comps = generate(model, processor, media_s, mods_s, prompt=prompt, max_new_tokens=max_new_tokens,
                          batch_size=batch_size)
-        return [resolve_prediction(c, labels)[0] for c in comps]
+        return [resolve_prediction(c, labels)[0] for c in comps], comps
 
     full_mods = [_available(m) for m in media]
-    base = np.array([p == g for p, g in zip(predict(media, full_mods), gold)])
+    pred, comps = predict(media, full_mods, "generate" if mode == "auto" else mode)
+    if mode == "auto":
+        mode = "generate" if resolve_position(comps) == "regenerate" else "score"
+        if mode == "score":
+            pred, _ = predict(media, full_mods, "score")
+    base = np.array([p == g for p, g in zip(pred, gold)])
     rng = np.random.default_rng(seed)
     perms = [derangement(len(media), rng) for _ in range(n_perm)]
     out = {}
@@ -865,7 +903,7 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
         for perm in perms:
             keep = frozenset(MODALITIES) - {mod}
             media_s, mods_s = coalition_inputs(media, keep, "swap", seed, perm)
-            rows.append([p == g for p, g in zip(predict(media_s, full_mods), gold)])
+            rows.append([p == g for p, g in zip(predict(media_s, full_mods, mode)[0], gold)])
         out[mod] = np.array(rows, dtype=bool)
     return PerceptualResult(ids=[c.id for c in clips], condition=_meta(clips, "condition"), gold=gold,
                             correct=base, correct_perm=out, mode=mode)
@@ -882,7 +920,8 @@ def add_attribute_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--strategy", default="drop", choices=STRATEGIES, help="how a modality is removed")
     parser.add_argument("--target", default="prediction", choices=["prediction", "gold"], help="label attributed")
     parser.add_argument("--value", default="prob", choices=VALUES, help="prob (among labels) | logprob")
-    parser.add_argument("--position", default="prompt", choices=POSITIONS, help="scoring position of <answer>")
+    parser.add_argument("--position", default="auto", choices=POSITIONS,
+                        help="where <answer>label</answer> is scored (auto: regenerate for a reasoning model, else prompt)")
     parser.add_argument("--players", default="video,audio", help="video,audio or video,audio,text")
     parser.add_argument("--out", default=None, help="output folder (default: the model folder's parent)")
     parser.add_argument("--predictions", default=None,
@@ -920,8 +959,10 @@ def cli_attribute(args: argparse.Namespace) -> dict:
         clips = clips[: args.limit]
     out = Path(args.out) if args.out else default_run_dir(args.model)
     media, _ = decode_clips(clips, DecodeConfig(), cache=DecodeCache(args.cache) if args.cache else None)
+    position = "prompt" if (args.no_generate and args.position == "auto") else args.position
     cfg = AttributionConfig(players=tuple(args.players.split(",")), strategy=args.strategy, value=args.value,
-                            target=args.target, position=args.position, batch_size=args.batch_size, seed=args.seed)
+                            target=args.target, position=position, batch_size=args.batch_size, seed=args.seed,
+                            max_new_tokens=args.max_new_tokens)
     completions = None
     t0 = time.perf_counter()
     if args.predictions:
@@ -943,6 +984,7 @@ def cli_attribute(args: argparse.Namespace) -> dict:
         k = min(args.cross_check, len(clips))
         t1 = time.perf_counter()
         score_sub = attribute(model, processor, clips[:k], media[:k], labels=labels, config=cfg,
+                              completions=completions[:k] if completions is not None else None,
                               predictions=res.prediction[:k])
         t_score = time.perf_counter() - t1
         gen = attribute_generate(model, processor, clips[:k], media[:k], labels=labels, config=cfg,
@@ -952,7 +994,8 @@ def cli_attribute(args: argparse.Namespace) -> dict:
                                   "time_ratio": gen.seconds / max(t_score, 1e-9)}
     if args.perceptual:
         pr = perceptual_score(model, processor, clips, media, labels=labels, n_perm=args.perceptual, seed=args.seed,
-                              batch_size=args.batch_size)
+                              batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                              mode="score" if res.position == "prompt" else "generate")
         summary["perceptual"] = pr.summary().to_dict(orient="records")
     from omnibench.evaluate import _json_safe
 
@@ -961,7 +1004,7 @@ def cli_attribute(args: argparse.Namespace) -> dict:
                                                                **({"faithfulness": summary["faithfulness"]}
                                                                   if "faithfulness" in summary else {})}})
     v = summary["validation"]
-    print(f"attribution ({cfg.strategy}, {cfg.value}, target={cfg.target}, position={cfg.position}): {len(res)} clips")
+    print(f"attribution ({cfg.strategy}, {cfg.value}, target={cfg.target}, position={res.position}): {len(res)} clips")
     for mod, d in v.items():
         print(f"  validation {mod}: n={d['n']} share_ok={d['share_ok']:.3f}")
     if "faithfulness" in summary:

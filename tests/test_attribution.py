@@ -285,7 +285,8 @@ def test_attribute_on_tiny_model_is_consistent(tiny):
 
     model, proc = tiny
     media, clips = _media(3), _clips(3)
-    res = attribute(model, proc, clips, media, config=AttributionConfig(value="logprob", batch_size=4))
+    res = attribute(model, proc, clips, media, config=AttributionConfig(value="logprob", position="prompt", batch_size=4))
+    assert res.position == "prompt"
     # full coalition = plain scoring with both modalities; target = its argmax
     direct = score_labels(model, proc, media, ALL, list(DFEW7), batch_size=4)
     assert res.prediction == [DFEW7[i] for i in direct.argmax(1)]
@@ -294,9 +295,9 @@ def test_attribute_on_tiny_model_is_consistent(tiny):
     assert np.ptp(res.values[:, 0]) < 1e-6
     np.testing.assert_allclose(res.phi.sum(1), res.values[:, -1] - res.values[:, 0], atol=1e-9)
     # gold target, probability value, three players
-    res3 = attribute(model, proc, clips, media, config=AttributionConfig(players=("video", "audio", "text"),
-                                                                         target="gold", batch_size=4))
-    assert res3.values.shape == (3, 8) and res3.target == [c.label for c in clips]
+    res3 = attribute(model, proc, clips[:2], media[:2], config=AttributionConfig(players=("video", "audio", "text"),
+                                                                                 target="gold", position="prompt"))
+    assert res3.values.shape == (2, 8) and res3.target == [c.label for c in clips[:2]]
     assert ((res3.values >= 0) & (res3.values <= 1)).all()
     np.testing.assert_allclose(res3.phi.sum(1), res3.values[:, -1] - res3.values[:, 0], atol=1e-9)
 
@@ -322,7 +323,8 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
     update_metrics_json(tmp_path / "run" / "metrics.json", {"eval": {"grpo": {"test_id": {"war": 0.5}}}})
     args = add_attribute_args(argparse.ArgumentParser()).parse_args(
         ["--model", str(tmp_path / "run" / "checkpoints" / "grpo"), "--manifest", str(tmp_path / "manifest.jsonl"),
-         "--split", "test_id", "--max-new-tokens", "4", "--cross-check", "2", "--batch-size", "3"])
+         "--split", "test_id", "--max-new-tokens", "4", "--cross-check", "2", "--batch-size", "3",
+         "--position", "prompt"])
     summary = cli_attribute(args)
     run = tmp_path / "run"  # outputs go to the run folder above checkpoints/
     back = AttributionResult.load(run / "attribution.jsonl")
@@ -334,3 +336,35 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
     assert set(att["faithfulness"]) == {"agreement", "correlation"}
     assert summary["cross_check"]["n_clips"] == 2 and summary["cross_check"]["time_ratio"] > 0
     assert json.loads((run / "attribution_summary.json").read_text())["method"]["strategy"] == "drop"
+
+
+def test_resolve_position():
+    from omnibench.attribution import resolve_position
+
+    think = "<think>The face shows a smiling mouth.</think><answer>happy</answer>"
+    assert resolve_position([think, think, "<answer>sad</answer>"]) == "regenerate"
+    assert resolve_position(["<answer>sad</answer>", " <answer>happy</answer>", think]) == "prompt"
+    assert resolve_position(None) == "prompt"
+
+
+@pytest.mark.slow
+def test_regenerate_position_scores_after_own_reasoning(tiny):
+    from omnibench.attribution import AttributionConfig, attribute
+    from omnibench.model import ALL, score_labels
+
+    model, proc = tiny
+    media, clips = _media(2), _clips(2)
+    comps = ["<think>The face shows a smiling mouth.</think><answer>happy</answer>",
+             "<think>The voice has a low pitch.</think><answer>sad</answer>"]
+    cfg = AttributionConfig(position="auto", batch_size=2, max_new_tokens=4)
+    res = attribute(model, proc, clips, media, config=cfg, completions=comps)
+    assert res.position == "regenerate" and res.prediction == ["happy", "sad"] and res.target == ["happy", "sad"]
+    # the full coalition is scored after the given reasoning; the others after freshly generated text
+    direct = score_labels(model, proc, media, ALL, list(DFEW7), prefix=[c.split("<answer>")[0] for c in comps])
+    np.testing.assert_allclose(res.label_scores[:, -1, :], direct, atol=1e-6)
+    np.testing.assert_allclose(res.phi.sum(1), res.values[:, -1] - res.values[:, 0], atol=1e-9)
+    assert res.stated_video_share[0] == 1.0 and res.stated_video_share[1] == 0.0
+    # "reasoning" puts the same full-input reasoning in front of every coalition
+    res_r = attribute(model, proc, clips, media, config=AttributionConfig(position="reasoning", batch_size=2),
+                      completions=comps)
+    np.testing.assert_allclose(res_r.label_scores[:, -1, :], direct, atol=1e-6)
