@@ -13,6 +13,8 @@ the same target: the answer the model generates from the full input.
 * ``score_reasoning``  the same scoring after the model's own full-input reasoning
   (``position="reasoning"``, the completions reused from the generation run).
 
+The methods run in turn ``--rounds`` times (order reversed every other round); seconds are medians,
+and the wall-time ratio generate / score is taken within each round, then its median.
 Figures: seconds and clips per second of each, the wall-time ratio generate / score, agreement on
 the dominant modality (clips where both name one; ties counted), and on SynthEmo's ground truth:
 the share of single-modality clips (condition video / audio) whose informative modality each method
@@ -21,6 +23,7 @@ calls dominant. The model is the short-SFT tiny thinker (``common.bench_model``)
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -47,10 +50,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--n", type=int, default=24, help="test clips")
     ap.add_argument("--max-new-tokens", type=int, default=64, help="generation budget per coalition")
     ap.add_argument("--batch-size", type=int, default=8, help="clips per forward / generate call")
+    ap.add_argument("--rounds", type=int, default=2, help="times the three methods run in turn (order reversed "
+                    "every other round); the time ratio is taken within each round")
     ap.add_argument("--model", default=None, help="model folder (default: the cached short-SFT tiny model)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.n, args.max_new_tokens = 4, 8
+        args.n, args.max_new_tokens, args.rounds = 4, 8, 1
     common.setup(args)
     started = common.machine()
 
@@ -64,20 +69,43 @@ def main(argv=None) -> dict:
     attribute(model, processor, clips[:2], media[:2], config=cfg)  # warm-up
 
     t0 = time.perf_counter()
-    gen = attribute_generate(model, processor, clips, media, config=cfg, max_new_tokens=args.max_new_tokens)
-    score = attribute(model, processor, clips, media, config=cfg, predictions=gen.prediction)
     cfg_r = AttributionConfig(batch_size=args.batch_size, position="reasoning", max_new_tokens=args.max_new_tokens)
-    score_r = attribute(model, processor, clips, media, config=cfg_r, predictions=gen.prediction,
-                        completions=gen.completion)
-    out: dict = {"n_clips": args.n, "coalitions": 4, "max_new_tokens": args.max_new_tokens,
+
+    def run_gen():
+        return attribute_generate(model, processor, clips, media, config=cfg, max_new_tokens=args.max_new_tokens)
+
+    gen = run_gen()  # its answers are the target of every method (greedy: the same in every round)
+
+    def run_score():
+        return attribute(model, processor, clips, media, config=cfg, predictions=gen.prediction)
+
+    def run_score_r():
+        return attribute(model, processor, clips, media, config=cfg_r, predictions=gen.prediction,
+                         completions=gen.completion)
+
+    fns = {"generate": run_gen, "score": run_score, "score_reasoning": run_score_r}
+    results = {"generate": [gen]}
+    for r in range(args.rounds):
+        for name in common.round_order(list(fns), r):
+            if r == 0 and name == "generate":
+                continue  # already ran
+            results.setdefault(name, []).append(fns[name]())
+    first = {name: res[0] for name, res in results.items()}
+    out: dict = {"n_clips": args.n, "coalitions": 4, "max_new_tokens": args.max_new_tokens, "rounds": args.rounds,
                  "model": args.model or "tiny + short explained SFT (.cache/bench)",
                  "conditions": {c: sum(x.meta.get("condition") == c for x in clips) for c in ("both", "video", "audio")}}
-    for name, res in (("generate", gen), ("score", score), ("score_reasoning", score_r)):
-        out[name] = {"seconds": common.rnd(res.seconds, 3), "clips_per_s": common.rnd(len(res) / res.seconds, 2),
-                     "ground_truth": ground_truth_hits(res),
-                     "n_tie": sum(d is None for d in res.dominant())}
-    out["ratios"] = {"generate_over_score_time": common.rnd(gen.seconds / score.seconds, 2),
-                     "generate_over_score_reasoning_time": common.rnd(gen.seconds / score_r.seconds, 2)}
+    for name, res in first.items():
+        secs = sorted(x.seconds for x in results[name])
+        out[name] = {"seconds": common.rnd(statistics.median(secs), 3), "seconds_all": [common.rnd(x, 3) for x in secs],
+                     "clips_per_s": common.rnd(len(res) / statistics.median(secs), 2),
+                     "ground_truth": ground_truth_hits(res), "n_tie": sum(d is None for d in res.dominant())}
+    out["ratios"] = {
+        "generate_over_score_time": common.ratio_summary(
+            [g.seconds / s.seconds for g, s in zip(results["generate"], results["score"])], 2),
+        "generate_over_score_reasoning_time": common.ratio_summary(
+            [g.seconds / s.seconds for g, s in zip(results["generate"], results["score_reasoning"])], 2),
+    }
+    gen, score, score_r = first["generate"], first["score"], first["score_reasoning"]
     out["agreement_generate_vs_score"] = dominant_agreement(gen, score)
     out["agreement_generate_vs_score_reasoning"] = dominant_agreement(gen, score_r)
     out["agreement_score_vs_score_reasoning"] = dominant_agreement(score, score_r)

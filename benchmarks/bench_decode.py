@@ -44,7 +44,7 @@ def _rates(seconds: list[float], n: int, frames_per_clip: int, audio_s_per_clip:
 def main(argv=None) -> dict:
     ap = common.parser(__doc__)
     ap.add_argument("--n", type=int, default=24, help="clips")
-    ap.add_argument("--reps", type=int, default=2, help="passes per measurement (median)")
+    ap.add_argument("--reps", type=int, default=3, help="rounds of all measurements (medians; ratios within rounds)")
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.reps = 4, 1
@@ -60,31 +60,39 @@ def main(argv=None) -> dict:
     n_frames, audio_s = len(probe.frames), len(probe.audio) / probe.sr
     _pass(lambda c: decode_clip(c, cfg), clips[:2])  # warm-up: library load, file system cache
 
-    out: dict = {"n_clips": args.n, "num_frames": n_frames, "frame_size": cfg.size, "audio_s_per_clip": audio_s}
-    out["cold"] = _rates([_pass(lambda c: decode_clip(c, cfg), clips) for _ in range(args.reps)],
-                         args.n, n_frames, audio_s)
-    out["video_only"] = _rates([_pass(lambda c: decode_frames(c.video, cfg), clips) for _ in range(args.reps)],
-                               args.n, n_frames, 0.0)
-    out["audio_only"] = _rates([_pass(lambda c: decode_audio(c.video, cfg, True), clips) for _ in range(args.reps)],
-                               args.n, 0, audio_s)
-    miss, hit = [], []
-    for _ in range(args.reps):
-        with tempfile.TemporaryDirectory() as d:
-            cache = DecodeCache(d)
-            miss.append(_pass(lambda c, cache=cache: decode_clip(c, cfg, cache), clips))
-            hit.append(_pass(lambda c, cache=cache: decode_clip(c, cfg, cache), clips))
-            if cache.stats()["hits"] != args.n:
-                raise RuntimeError(f"decode cache: expected {args.n} hits, got {cache.stats()}")
-    out["cache_miss"] = _rates(miss, args.n, n_frames, audio_s)
-    out["cache_hit"] = _rates(hit, args.n, n_frames, audio_s)
-    store = MediaStore(clips, None, None)
-    _pass(store, [c.id for c in clips])
-    out["memory_hit"] = _rates([_pass(store, [c.id for c in clips]) for _ in range(args.reps)], args.n, n_frames,
-                               audio_s)
+    out: dict = {"n_clips": args.n, "num_frames": n_frames, "frame_size": cfg.size, "audio_s_per_clip": audio_s,
+                 "reps": args.reps}
+    passes = {
+        "cold": lambda c: decode_clip(c, cfg),
+        "video_only": lambda c: decode_frames(c.video, cfg),
+        "audio_only": lambda c: decode_audio(c.video, cfg, True),
+    }
+    times: dict[str, list[float]] = {k: [] for k in (*passes, "cache_miss", "cache_hit", "memory_hit")}
+    for r in range(args.reps):  # every measurement once per round, order reversed every other round
+        for name in common.round_order([*passes, "cache"], r):
+            if name != "cache":
+                times[name].append(_pass(passes[name], clips))
+                continue
+            with tempfile.TemporaryDirectory() as d:
+                cache = DecodeCache(d)
+                times["cache_miss"].append(_pass(lambda c, cache=cache: decode_clip(c, cfg, cache), clips))
+                times["cache_hit"].append(_pass(lambda c, cache=cache: decode_clip(c, cfg, cache), clips))
+                if cache.stats()["hits"] != args.n:
+                    raise RuntimeError(f"decode cache: expected {args.n} hits, got {cache.stats()}")
+        store = MediaStore(clips, None, None)
+        _pass(store, [c.id for c in clips])
+        times["memory_hit"].append(_pass(store, [c.id for c in clips]))
+    for name, secs in times.items():
+        out[name] = _rates(secs, args.n, 0 if name == "audio_only" else n_frames,
+                           0.0 if name == "video_only" else audio_s)
+
+    def per_round(a, b):
+        return common.ratio_summary([x / y for x, y in zip(times[a], times[b])], 2)
+
     out["ratios"] = {
-        "cache_hit_over_cold_speed": common.rnd(out["cache_hit"]["clips_per_s"] / out["cold"]["clips_per_s"], 2),
-        "cache_miss_over_cold_time": common.rnd(out["cache_miss"]["ms_per_clip"] / out["cold"]["ms_per_clip"], 2),
-        "video_share_of_cold": common.rnd(out["video_only"]["ms_per_clip"] / out["cold"]["ms_per_clip"], 2),
+        "cache_hit_over_cold_speed": per_round("cold", "cache_hit"),
+        "cache_miss_over_cold_time": per_round("cache_miss", "cold"),
+        "video_share_of_cold": per_round("video_only", "cold"),
     }
     return common.emit("decode", out, args.out, started)
 

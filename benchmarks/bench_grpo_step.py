@@ -11,8 +11,10 @@ x G=4 completions per step, 48 new tokens, beta 0.04, modality dropout 0.3) on t
 * ``trl_text``    plain ``trl.GRPOTrainer`` on the same thinker with text-only prompts of the same
                   token length as the full omni prompt (the media placeholders replaced by words).
 
-The variants run in turn, ``--rounds`` times (A B C A B C ...), so load changes on a shared machine hit
-all of them; figures are medians over the timed steps. Each step is broken down by wrapping the
+The variants run in turn, ``--rounds`` times (A B C, C B A, A B C ...): step times are medians over
+all timed steps, and every ratio is computed within each round (its variants ran back to back) and
+then summarised by the median over rounds, so a load change on a shared machine between rounds does
+not masquerade as a speed-up. Each step is broken down by wrapping the
 trainer's methods (nothing in omnibench is edited for this): ``decode`` (media decoding, cold: every
 step brings 4 clips not seen before, as the demo's first epoch does), ``processor`` (prompt + video
 processor + Whisper features; the tokenizer for ``trl_text``), ``prompt_collate``, ``generation``
@@ -21,8 +23,9 @@ processor + Whisper features; the tokenizer for ``trl_text``), ``prompt_collate`
 (Trainer/TRL bookkeeping: the rest of the step). ``encoders`` is the vision + audio encoder forward
 time inside generation and the log-prob passes (a part of them, not added to the total).
 
-Ratios: ``omni_over_trl`` = omni step time / trl_text step time; ``noopt_over_opt`` = step time
-without / with the encoder optimisation (same run, same clips, same seeds).
+Ratios (``median``, ``min``, ``max``, ``per_round``): ``omni_over_trl`` = omni step time / trl_text
+step time; ``noopt_over_opt`` = step time without / with the encoder optimisation (same run, same
+clips, same seeds); ``encoders_noopt_over_opt`` the same for the encoders' forward time.
 """
 
 from __future__ import annotations
@@ -319,9 +322,10 @@ def full_prompt_len(clip, recipe_decode) -> int:
 
 def main(argv=None) -> dict:
     ap = common.parser(__doc__)
-    ap.add_argument("--steps", type=int, default=4, help="timed steps per trainer and round")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per trainer and round")
     ap.add_argument("--warmup", type=int, default=1, help="untimed first steps per trainer and round")
-    ap.add_argument("--rounds", type=int, default=2, help="times the variants run in turn")
+    ap.add_argument("--rounds", type=int, default=3, help="times the variants run in turn (order reversed "
+                    "every other round); ratios are taken within each round, then their median")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
     ap.add_argument("--profile", default=None, metavar="FILE",
                     help="after the timed rounds, profile omni and omni_noopt once more with torch.profiler "
@@ -344,26 +348,28 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     runs: dict[str, list] = {v: [] for v in variants}
-    for _ in range(args.rounds):
-        for v in variants:
+    for r in range(args.rounds):
+        for v in common.round_order(variants, r):
             runs[v].append(run_variant(v, clips, args.steps, args.warmup, prompt_len, args.quick))
     figures = {"recipe": "configs/demo_train.yaml#grpo" + (" (quick sizes)" if args.quick else ""),
                "completions_per_step": recipe.per_device_train_batch_size,
                "num_generations": recipe.num_generations,
                "max_completion_length": recipe.max_completion_length,
-               "prompt_tokens_full": prompt_len,
+               "prompt_tokens_full": prompt_len, "rounds": args.rounds, "steps_per_round": args.steps,
                "variants": {v: summarise(r) for v, r in runs.items() if r}}
-    s = {v: x["s_per_step"] for v, x in figures["variants"].items()}
-    ratios = {}
-    if "omni" in s and "trl_text" in s:
-        ratios["omni_over_trl"] = common.rnd(s["omni"] / s["trl_text"], 3)
-    if "omni_noopt" in s and "trl_text" in s:
-        ratios["omni_noopt_over_trl"] = common.rnd(s["omni_noopt"] / s["trl_text"], 3)
-    if "omni" in s and "omni_noopt" in s:
-        ratios["noopt_over_opt"] = common.rnd(s["omni_noopt"] / s["omni"], 3)
-        v = figures["variants"]
-        ratios["encoders_noopt_over_opt"] = (common.rnd(v["omni_noopt"]["encoders_s"] / v["omni"]["encoders_s"], 3)
-                                             if v["omni"]["encoders_s"] else None)
+
+    def per_round(a: str, b: str, key=lambda run: statistics.median(s["wall"] for s in run["steps"])):
+        return [key(x) / key(y) if key(y) else None for x, y in zip(runs.get(a, []), runs.get(b, []))]
+
+    def enc(run):
+        return statistics.median(s.get("encoders", 0.0) for s in run["steps"])
+
+    pairs = {"omni_over_trl": ("omni", "trl_text"), "omni_noopt_over_trl": ("omni_noopt", "trl_text"),
+             "noopt_over_opt": ("omni_noopt", "omni")}
+    ratios = {name: common.ratio_summary(per_round(a, b)) for name, (a, b) in pairs.items()
+              if runs.get(a) and runs.get(b)}
+    if runs.get("omni") and runs.get("omni_noopt"):
+        ratios["encoders_noopt_over_opt"] = common.ratio_summary(per_round("omni_noopt", "omni", enc))
     figures["ratios"] = ratios
     if args.profile:
         figures["profile"] = {}

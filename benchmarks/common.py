@@ -277,3 +277,19 @@ def bench_model(steps: int = 150, n_clips: int = 64, root: str | os.PathLike | N
                      "max_steps": steps, "batch_size": 8, "learning_rate": 2e-3, "modality_dropout": 0.3,
                      "progress": False, "threads": None, "cache_dir": str(folder / "decode_cache")})
     return load_model(final)
+
+
+def ratio_summary(per_round: list[float], n: int = 3) -> dict:
+    """Median, min and max of ratios measured within each round (each round's variants ran back to
+    back, so a change of load between rounds cancels out of its ratio)."""
+    vals = [float(x) for x in per_round if x is not None]
+    if not vals:
+        return {"median": None, "per_round": []}
+    return {"median": rnd(statistics.median(vals), n), "min": rnd(min(vals), n), "max": rnd(max(vals), n),
+            "per_round": [rnd(v, n) for v in vals]}
+
+
+def round_order(items: list, r: int) -> list:
+    """``items`` in order on even rounds and reversed on odd ones (A B C, C B A, ...), so that a load
+    that drifts during a round favours no item."""
+    return list(items) if r % 2 == 0 else list(reversed(items))

@@ -85,17 +85,19 @@ def headline(res: dict) -> list[tuple[str, str]]:
     add("synth: clips/s", "synth", "clips_per_s")
     add("decode: cold clips/s", "decode", "cold", "clips_per_s")
     add("decode: cache-hit clips/s", "decode", "cache_hit", "clips_per_s")
-    add("decode: cache hit / cold speed", "decode", "ratios", "cache_hit_over_cold_speed", fmt="{}x")
+    add("decode: cache hit / cold speed", "decode", "ratios", "cache_hit_over_cold_speed", "median", fmt="{}x")
     for v in ("omni", "omni_noopt", "trl_text"):
         add(f"grpo_step: {v} s/step", "grpo_step", "variants", v, "s_per_step")
         add(f"grpo_step: {v} samples/s", "grpo_step", "variants", v, "samples_per_s")
-    add("grpo_step: omni / trl_text time", "grpo_step", "ratios", "omni_over_trl", fmt="{}x")
-    add("grpo_step: no-opt / opt time (share_encoders)", "grpo_step", "ratios", "noopt_over_opt", fmt="{}x")
+    add("grpo_step: omni / trl_text time", "grpo_step", "ratios", "omni_over_trl", "median", fmt="{}x")
+    add("grpo_step: no-opt / opt time (share_encoders)", "grpo_step", "ratios", "noopt_over_opt", "median",
+        fmt="{}x")
     for b in ("batch_1", "batch_4", "batch_16"):
         add(f"eval generate {b}: clips/s", "eval", "generate", b, "clips_per_s")
     for b in ("batch_1", "batch_4", "batch_16"):
         add(f"eval score {b}: clips/s", "eval", "score", b, "clips_per_s")
-    add("attribution: generate / score time", "attribution", "ratios", "generate_over_score_time", fmt="{}x")
+    add("attribution: generate / score time", "attribution", "ratios", "generate_over_score_time", "median",
+        fmt="{}x")
     add("attribution: dominant agreement gen vs score", "attribution", "agreement_generate_vs_score", "agreement",
         fmt="{:.2f}")
     return rows
