@@ -11,7 +11,10 @@ the same target: the answer the model generates from the full input.
   the labels, teacher-forced right after the prompt (one prompt pass per clip and coalition, the
   label tails batched over a shared cache); no generation.
 * ``score_reasoning``  the same scoring after the model's own full-input reasoning
-  (``position="reasoning"``, the completions reused from the generation run).
+  (``position="reasoning"``, the completions reused from the generation run);
+* ``score_regenerate``  scoring after reasoning generated under each coalition (``position=
+  "regenerate"``, what ``position="auto"`` picks for a model that reasons first; the full-input
+  completions reused, so 3 of the 4 coalitions generate).
 
 The methods run in turn ``--rounds`` times (order reversed every other round); seconds are medians,
 and the wall-time ratio generate / score is taken within each round, then its median.
@@ -65,11 +68,12 @@ def main(argv=None) -> dict:
     model, processor = load_model(args.model) if args.model else common.bench_model(quick=args.quick)
     clips = common.synth_clips(args.n, "test_id")
     media = common.decoded_media(clips)
-    cfg = AttributionConfig(batch_size=args.batch_size)
+    cfg = AttributionConfig(batch_size=args.batch_size, position="prompt")
     attribute(model, processor, clips[:2], media[:2], config=cfg)  # warm-up
 
     t0 = time.perf_counter()
     cfg_r = AttributionConfig(batch_size=args.batch_size, position="reasoning", max_new_tokens=args.max_new_tokens)
+    cfg_g = AttributionConfig(batch_size=args.batch_size, position="regenerate", max_new_tokens=args.max_new_tokens)
 
     def run_gen():
         return attribute_generate(model, processor, clips, media, config=cfg, max_new_tokens=args.max_new_tokens)
@@ -83,7 +87,11 @@ def main(argv=None) -> dict:
         return attribute(model, processor, clips, media, config=cfg_r, predictions=gen.prediction,
                          completions=gen.completion)
 
-    fns = {"generate": run_gen, "score": run_score, "score_reasoning": run_score_r}
+    def run_score_g():
+        return attribute(model, processor, clips, media, config=cfg_g, predictions=gen.prediction,
+                         completions=gen.completion)
+
+    fns = {"generate": run_gen, "score": run_score, "score_reasoning": run_score_r, "score_regenerate": run_score_g}
     results = {"generate": [gen]}
     for r in range(args.rounds):
         for name in common.round_order(list(fns), r):
@@ -104,8 +112,11 @@ def main(argv=None) -> dict:
             [g.seconds / s.seconds for g, s in zip(results["generate"], results["score"])], 2),
         "generate_over_score_reasoning_time": common.ratio_summary(
             [g.seconds / s.seconds for g, s in zip(results["generate"], results["score_reasoning"])], 2),
+        "generate_over_score_regenerate_time": common.ratio_summary(
+            [g.seconds / s.seconds for g, s in zip(results["generate"], results["score_regenerate"])], 2),
     }
     gen, score, score_r = first["generate"], first["score"], first["score_reasoning"]
+    out["agreement_generate_vs_score_regenerate"] = dominant_agreement(gen, first["score_regenerate"])
     out["agreement_generate_vs_score"] = dominant_agreement(gen, score)
     out["agreement_generate_vs_score_reasoning"] = dominant_agreement(gen, score_r)
     out["agreement_score_vs_score_reasoning"] = dominant_agreement(score, score_r)

@@ -96,8 +96,10 @@ def headline(res: dict) -> list[tuple[str, str]]:
         add(f"eval generate {b}: clips/s", "eval", "generate", b, "clips_per_s")
     for b in ("batch_1", "batch_4", "batch_16"):
         add(f"eval score {b}: clips/s", "eval", "score", b, "clips_per_s")
-    add("attribution: generate / score time", "attribution", "ratios", "generate_over_score_time", "median",
-        fmt="{}x")
+    add("attribution: generate / score (prompt) time", "attribution", "ratios", "generate_over_score_time",
+        "median", fmt="{}x")
+    add("attribution: generate / score (regenerate) time", "attribution", "ratios",
+        "generate_over_score_regenerate_time", "median", fmt="{}x")
     add("attribution: dominant agreement gen vs score", "attribution", "agreement_generate_vs_score", "agreement",
         fmt="{:.2f}")
     return rows
