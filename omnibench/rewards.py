@@ -16,8 +16,10 @@ Two rewards reproduce R1-Omni:
   including no answer tags or an empty answer; ``None`` when the clip has no gold label.
 * :func:`format_reward` -- 1.0 when the completion is exactly ``<think>…</think>`` followed by
   ``<answer>…</answer>``: whitespace between (and around) the two blocks is allowed, nothing else
-  is, each tag appears once, and neither block contains another tag (no nesting). Empty blocks
-  pass, as with R1-Omni's ``fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>")``.
+  is, each tag appears once, neither block contains another tag (no nesting), and neither block
+  is empty or whitespace only. R1-Omni's ``fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>")``
+  accepts ``<think></think>``; here GRPO on the tiny model learned exactly that within 100 steps
+  (dropping the reasoning the project exists to study), so an empty block earns no format reward.
   Tags are case-sensitive.
 
 Rewards are registered by name in :data:`REWARDS` (``@register("name")``); :func:`get_reward`
@@ -133,11 +135,11 @@ def accuracy_reward(completions: Sequence[Any], label: Any = None, **kwargs) -> 
 
 
 def is_well_formed(text: Any) -> bool:
-    """True when the text is exactly one ``<think>…</think>`` then one ``<answer>…</answer>``."""
+    """True when the text is exactly one non-empty ``<think>…</think>`` then one non-empty ``<answer>…</answer>``."""
     m = _FORMAT_RE.fullmatch(completion_text(text))
     if m is None:
         return False
-    return not any(tag in block for block in m.groups() for tag in _TAGS)
+    return all(block.strip() and not any(tag in block for tag in _TAGS) for block in m.groups())
 
 
 @register("format")

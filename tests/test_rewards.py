@@ -119,8 +119,10 @@ def test_format_unclosed_fails():
     assert fmt("<think>a</think><answer>happy") == 0.0
 
 
-def test_format_empty_blocks_pass_like_r1_omni():
-    assert fmt("<think></think><answer></answer>") == 1.0
+def test_format_empty_blocks_fail():
+    assert fmt("<think></think><answer>happy</answer>") == 0.0
+    assert fmt("<think> \n</think><answer>happy</answer>") == 0.0
+    assert fmt("<think>a</think><answer> </answer>") == 0.0
 
 
 def test_format_tags_are_case_sensitive():
