@@ -52,7 +52,7 @@ from omnibench.data.manifest import Clip, read_manifest, write_manifest
 from omnibench.labels import DFEW7
 
 #: bump when the rendering changes, so resumed folders are regenerated
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 LABELS: tuple[str, ...] = DFEW7
 CONDITIONS: tuple[str, ...] = ("both", "video", "audio")
@@ -261,7 +261,7 @@ class SynthConfig:
     size: int = field(default=112, metadata={"help": "frame height and width in pixels"})
     sr: int = field(default=16000, metadata={"help": "audio sample rate (Hz) of the AAC track"})
     n_actors: int = field(default=16, metadata={"help": "actors in train / cold_start / test_id"})
-    n_ood_actors: int = field(default=6, metadata={"help": "unseen actors used when 'actors' is shifted"})
+    n_ood_actors: int = field(default=8, metadata={"help": "unseen actors used when 'actors' is shifted"})
     crf: int = field(default=18, metadata={"help": "H.264 constant rate factor (lower = better quality)"})
 
 
@@ -279,6 +279,12 @@ def clip_seed(seed: int, split: str, index: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
+def _actor_index(actor: str) -> int:
+    """The number in an actor name ("o03" -> 3)."""
+    digits = re.sub(r"\D", "", actor)
+    return int(digits) if digits else 0
+
+
 def _face(seed: int, actor: str, shifted: bool) -> dict:
     r = _rng(seed, "face", actor)
     u = r.uniform
@@ -290,14 +296,13 @@ def _face(seed: int, actor: str, shifted: bool) -> dict:
                     "offset": (u(-0.035, 0.035), u(-0.03, 0.03)), "jaw": 2.0, "hair_slope": 0.0}  # fmt: skip
         iris = np.array([[60, 40, 30], [40, 70, 110], [60, 90, 50]][r.integers(3)], float)
     else:  # unseen skin/hair/iris colours, head outline (squarer) and hair style (low, slanted fringe)
-        skin = np.array(
-            [[242, 218, 198], [135, 92, 70], [212, 192, 162], [198, 176, 182]][r.integers(4)], float
-        )
-        hair = np.array([[170, 70, 40], [150, 150, 150], [235, 225, 200], [70, 45, 90]][r.integers(4)], float)
+        i = _actor_index(actor)  # colours cycle over actors so every seed shifts by the same amounts
+        skin = np.array([[242, 218, 198], [135, 92, 70], [212, 192, 162], [198, 176, 182]][i % 4], float)
+        hair = np.array([[170, 70, 40], [150, 150, 150], [235, 225, 200], [70, 45, 90]][(i + i // 4) % 4], float)
         face = {"rx": u(0.29, 0.34), "aspect": u(1.08, 1.24), "eye_sep": u(0.36, 0.46), "eye_size": u(0.9, 1.1),
                     "hairline": u(0.42, 0.48), "mouth_y": u(0.42, 0.5), "mouth_scale": u(0.9, 1.1),
                     "offset": (u(-0.035, 0.035), u(-0.03, 0.03)), "jaw": u(2.25, 2.5),
-                    "hair_slope": u(0.1, 0.2) * r.choice([-1, 1])}  # fmt: skip
+                    "hair_slope": u(0.1, 0.2) * (-1) ** i}  # fmt: skip
         iris = np.array([[120, 60, 140], [30, 30, 30], [140, 110, 40]][r.integers(3)], float)
     skin = np.clip(skin + r.normal(0, 6, 3), 0, 255)
     face.update(skin=skin, hair=hair, iris=iris, lip=np.clip(skin * [0.78, 0.5, 0.5], 0, 255),
@@ -312,11 +317,12 @@ def _voice(seed: int, actor: str, shifted: bool) -> dict:
         f0 = math.exp(u(math.log(105), math.log(220)))
         formant = u(0.9, 1.1)
         tilt = u(-9.0, -6.0)
-    else:  # a shifted voice range (higher or lower than any training voice)
-        high = r.random() < 0.5
+    else:  # a shifted voice range (higher or lower than any training voice), alternating over actors
+        i = _actor_index(actor)
+        high = i % 2 == 0
         f0 = u(222, 236) if high else u(96, 103)
         formant = u(1.1, 1.13) if high else u(0.87, 0.9)
-        tilt = u(-10.5, -9.5) if r.random() < 0.5 else u(-5.5, -5.0)
+        tilt = u(-10.5, -9.5) if (i // 2) % 2 else u(-5.5, -5.0)
     return {"f0": f0, "formant": formant, "tilt_db": tilt, "level_db": u(-1.5, 1.5)}
 
 
