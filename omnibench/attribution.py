@@ -5,7 +5,7 @@ and a fixed *target* label (the model's own answer by default, or the gold label
 ``v(S)`` over coalitions ``S`` of players scores the target with the players outside ``S`` removed,
 and exact Shapley values split ``v(all) - v(none)`` between the players.
 
-Value function (per clip, from :func:`omnibench.model.score_labels`, teacher-forced, no generation)
+Value function (per clip, from :func:`omnibench.model.score_labels`, teacher-forced)
     ``value="prob"`` (default): probability of the target among the label set,
     ``softmax_l(log p("<answer>l</answer>" | input))[target]``. Bounded in [0, 1] and blind to
     label-independent terms (how likely "<answer>" itself is under a coalition), so the Shapley
@@ -21,13 +21,23 @@ Removal strategies (``omnibench.model.apply_removal``)
     The third player ``text`` (``players=("video", "audio", "text")``) replaces the instruction
     prompt by ``null_prompt``.
 
-Scoring position (``position``)
-    A model trained to write ``<think>…</think>`` before ``<answer>`` is scored where its answer
-    would be. ``"prompt"`` (default) teacher-forces ``<answer>label</answer>`` right after the prompt.
-    ``"reasoning"`` places the model's own full-input reasoning in front (``prefix``); that reasoning
-    names the cues it saw, so it carries the answer as text into every coalition and the values of
-    coalitions collapse towards each other (the removed modality is still "present" in the words).
-    See the module's measured justification in ``docs``/the report: the default is ``"prompt"``.
+Scoring position (``position``) — measured, see ``benchmarks/attribution_bench.py``
+    ``<answer>label</answer>`` must be scored where the model actually answers.
+    ``"prompt"``: right after the prompt — exact for a model that answers directly (label-only
+    SFT), but a model trained to write ``<think>…</think>`` first never answers there: on a
+    reasoning tiny thinker (SynthEmo test_id) the argmax there matched its own generated answer on
+    only 18% of clips, so the values describe a label it would not give.
+    ``"reasoning"``: after the model's own full-input reasoning, the same text in every coalition.
+    The reasoning names the cues and often the label, so it carries the answer into coalitions
+    without the media: ``v(all) - v(none)`` fell to 7e-5 and ``sum |phi|`` to 7e-4 (all coalitions
+    equal) — attribution by text leakage, not by perception. Kept for completeness, never a default.
+    ``"regenerate"``: after reasoning the model generates itself *under each coalition* (greedy),
+    so the text only carries what that coalition lets it perceive; graded values, consistent with
+    the model's answer (the full coalition reuses the completions given), dominant modality equal
+    to the generation-based variant's on every clip where that one has no tie. Costs one greedy
+    generation per coalition.
+    ``"auto"`` (default): ``regenerate`` when most full-input completions reason before
+    ``<answer>``, else ``prompt`` (:func:`resolve_position`); the result records the one used.
 
 Shapley share
     For players ``P`` with Shapley values ``phi``: ``share_m = phi_m / sum_k |phi_k|`` — the signed
