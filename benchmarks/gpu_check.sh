@@ -2,7 +2,7 @@
 # omnibench GPU check: a prepared script for a lent GPU machine (H100/H200, no network there).
 #
 # Stages (each under a time limit; the whole script stays under 8 minutes):
-#   0. wheels   install the carried wheels in .whl/ (trl, datasets, dill, multiprocess, transformers 5.23)
+#   0. wheels   install the carried wheels in .whl/ (trl, datasets, dill, multiprocess, peft, regex, transformers 5.23)
 #               into /tmp/omnibench-site; the package itself is used from the source tree (PYTHONPATH)
 #   1. env      GPU, driver, library versions, `import omnibench.grpo`           -> $OUT/env.json
 #   2. tests    pytest -m gpu tests/test_gpu.py + tests/test_encoders.py            -> $OUT/tests.log
