@@ -28,6 +28,7 @@ mkdir -p "$OUT"
 LOG=$OUT/gpu_check.log
 : >"$LOG"
 exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
 BUDGET=${GPU_CHECK_BUDGET_S:-460}
@@ -150,5 +151,8 @@ if m:
     print(f"  model bench: scoring_max_abs_diff {m.get('scoring_max_abs_diff')}, device {m.get('device')}")
 print(f"figures: {out / 'gpu_check.json'}  ({total} s)")
 EOF
-for k in "${ORDER[@]}"; do [ "${STATUS[$k]}" = ok ] || [ "${STATUS[$k]}" = skipped ] || exit 1; done
-exit 0
+RC=0
+for k in "${ORDER[@]}"; do [ "${STATUS[$k]}" = ok ] || [ "${STATUS[$k]}" = skipped ] || RC=1; done
+exec 1>&- 2>&-   # let tee write the last lines before the script ends
+wait "$TEE_PID" 2>/dev/null
+exit $RC
