@@ -10,6 +10,8 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
+# The tiny CPU model runs fastest with one thread per process (and degrades badly with more on a busy machine).
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: setup demo test test-fast lab bench browser lint clean
 
