@@ -67,7 +67,6 @@ Reasoning-cue attribution
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
@@ -136,7 +135,7 @@ def shapley_matrix(values: np.ndarray, n_players: int) -> np.ndarray:
         for mask in range(1 << n):
             if mask & bit:
                 continue
-            phi[:, j] += w[bin(mask).count("1")] * (values[:, mask | bit] - values[:, mask])
+            phi[:, j] += w[mask.bit_count()] * (values[:, mask | bit] - values[:, mask])
     return phi
 
 
@@ -218,8 +217,8 @@ def bootstrap_mean_ci(x: np.ndarray, n_boot: int = 1000, seed: int = 0, ci: floa
 # ============================================================================== reasoning cues
 
 
-_THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", flags=re.S)
-_ANSWER_BLOCK_RE = re.compile(r"<answer>.*?(?:</answer>|$)", flags=re.S)
+_THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", flags=re.DOTALL)
+_ANSWER_BLOCK_RE = re.compile(r"<answer>.*?(?:</answer>|$)", flags=re.DOTALL)
 
 
 def default_lexicon() -> dict[str, list[str]]:
@@ -252,7 +251,7 @@ def _cue_patterns(lexicon: Mapping[str, Sequence[str]]) -> dict[str, re.Pattern 
             pats[mod] = None
             continue
         alts = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
-        pats[mod] = re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags=re.I)
+        pats[mod] = re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags=re.IGNORECASE)
     return pats
 
 
@@ -334,7 +333,7 @@ def perceptual_from_correct(correct: np.ndarray, correct_perm: np.ndarray, n_boo
         "drop_ci": [lo, hi],
         "drop_std_perm": float(accp.std(ddof=1)) if len(accp) > 1 else float("nan"),
         "normalized": float(drop / acc) if acc and acc > 0 else float("nan"),
-        "n": int(len(c)),
+        "n": len(c),
         "n_perm": int(cp.shape[0]),
     }
 
@@ -912,7 +911,7 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
         rows = []
         for perm in perms:
             keep = frozenset(MODALITIES) - {mod}
-            media_s, mods_s = coalition_inputs(media, keep, "swap", seed, perm)
+            media_s, _ = coalition_inputs(media, keep, "swap", seed, perm)
             rows.append([p == g for p, g in zip(predict(media_s, full_mods, mode)[0], gold)])
         out[mod] = np.array(rows, dtype=bool)
     return PerceptualResult(ids=[c.id for c in clips], condition=_meta(clips, "condition"), gold=gold,

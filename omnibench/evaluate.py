@@ -40,7 +40,7 @@ SPLITS: tuple[str, ...] = ("test_id", "test_ood")
 #: Keys of one metrics.json "eval" cell.
 SUMMARY_KEYS: tuple[str, ...] = ("war", "uar", "war_ci", "uar_ci", "n", "unparseable")
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", flags=re.S | re.I)
+_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", flags=re.DOTALL | re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -440,10 +440,10 @@ def validate_eval_schema(d: Mapping) -> None:
     """Raise ValueError unless ``d["eval"]`` follows the metrics.json schema (see issue 6)."""
     ev = d.get("eval")
     if not isinstance(ev, Mapping):
-        raise ValueError('metrics.json lacks an "eval" object')
+        raise TypeError('metrics.json lacks an "eval" object')
     for ck, splits in ev.items():
         if not isinstance(splits, Mapping):
-            raise ValueError(f"eval[{ck!r}] is not an object")
+            raise TypeError(f"eval[{ck!r}] is not an object")
         for sp, cell in splits.items():
             if set(cell) != set(SUMMARY_KEYS):
                 raise ValueError(f"eval[{ck!r}][{sp!r}] keys {sorted(cell)} != {sorted(SUMMARY_KEYS)}")
@@ -515,7 +515,7 @@ def evaluate_split(
     if media is None:
         from omnibench.data.media import decode_clips
 
-        media, report = decode_clips(clips, decode_config, cache=cache, progress=progress)
+        media, _ = decode_clips(clips, decode_config, cache=cache, progress=progress)
     clips, media, missing = _align_media(list(clips), list(media))
     if missing:
         raise ValueError(

@@ -8,14 +8,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from omnibench import plots  # noqa: E402
-from omnibench.evaluate import metrics  # noqa: E402
-from omnibench.labels import DFEW7  # noqa: E402
+from omnibench import plots
+from omnibench.evaluate import metrics
+from omnibench.labels import DFEW7
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -82,7 +82,7 @@ def test_every_helper_returns_fig_ax_and_saves_png(tmp_path):
 
 def test_plot_audio_and_content(tmp_path):
     audio = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
-    fig, (a1, a2) = plots.plot_audio(audio, 16000, title="x")
+    fig, _ = plots.plot_audio(audio, 16000, title="x")
     assert len(fig.axes) >= 2
     assert plots.save_figure(fig, tmp_path / "audio").suffix == ".png"
     # the bar shows shares: 0.6/(0.6+0.2) = 0.75
