@@ -235,3 +235,17 @@ def test_summarize_and_cli(tmp_path, capsys):
     table = synth.summarize(manifest)
     assert table.loc[("train", "both"), "happy"] == 1 and table["total"].sum() == 15
     assert list(table.columns[:-1]) == [lab for lab in DFEW7 if lab in table.columns]
+
+
+def test_difficulty_knobs_default_to_the_standard_set_and_strengthen_cues():
+    """min/max_intensity and max_onset: defaults draw exactly as before; the easy set has strong, early cues."""
+    std = synth.plan_clip(0, "train", 4)
+    same = synth.plan_clip(0, "train", 4, cfg=synth.SynthConfig(min_intensity=0.5, max_onset=0.3))
+    assert (std["cues"], std["intensity"], std["timing"]) == (same["cues"], same["intensity"], same["timing"])
+    assert std["intensity"]["video"] < 1.0 or std["intensity"]["audio"] < 1.0
+    easy_cfg = synth.SynthConfig(min_intensity=1.0, max_intensity=1.5, max_onset=0.0)
+    for i in range(21):
+        plan = synth.plan_clip(0, "train", i, cfg=easy_cfg)
+        assert plan["timing"]["onset"] == 0.0
+        assert 1.0 <= plan["intensity"]["video"] <= 1.5 and 1.0 <= plan["intensity"]["audio"] <= 1.5
+        assert plan["label"] == synth.plan_clip(0, "train", i)["label"]

@@ -263,6 +263,13 @@ class SynthConfig:
     n_actors: int = field(default=16, metadata={"help": "actors in train / cold_start / test_id"})
     n_ood_actors: int = field(default=8, metadata={"help": "unseen actors used when 'actors' is shifted"})
     crf: int = field(default=18, metadata={"help": "H.264 constant rate factor (lower = better quality)"})
+    min_intensity: float = field(
+        default=0.5, metadata={"help": "cue intensity ~ U(min_intensity, max_intensity) per modality (1 = prototype)"}
+    )
+    max_intensity: float = field(default=1.0, metadata={"help": "upper end of the cue intensity draw"})
+    max_onset: float = field(
+        default=0.3, metadata={"help": "expression onset ~ U(0, max_onset) seconds (then a 0.25 s ramp)"}
+    )
 
 
 def _rng(*keys: int | str) -> np.random.Generator:
@@ -388,7 +395,7 @@ def plan_clip(
     video_label = label if condition in ("both", "video") else "neutral"
     audio_label = label if condition in ("both", "audio") else "neutral"
     r = _rng(cs, "cues")
-    iv, ia = r.uniform(0.5, 1.0), r.uniform(0.5, 1.0)
+    iv, ia = r.uniform(cfg.min_intensity, cfg.max_intensity), r.uniform(cfg.min_intensity, cfg.max_intensity)
     cues = {**_draw_cues(r, VIDEO_PROTOTYPES[video_label], VIDEO_NEUTRAL, iv),
             **_draw_cues(r, AUDIO_PROTOTYPES[audio_label], AUDIO_NEUTRAL, ia)}  # fmt: skip
     actor = _actor_name(seed, split, index, shift, cfg)
@@ -409,13 +416,13 @@ def plan_clip(
         "face": _face(seed, actor, "face" in shift),
         "voice": _voice(seed, actor, "voice" in shift),
         "nuisance": _nuisance(cs, shift),
-        "timing": _timing(cs, cfg.duration),
+        "timing": _timing(cs, cfg.duration, cfg.max_onset),
     }
 
 
-def _timing(cs: int, duration: float) -> dict:
+def _timing(cs: int, duration: float, max_onset: float = 0.3) -> dict:
     r = _rng(cs, "timing")
-    return {"onset": r.uniform(0.0, 0.3), "speech_start": r.uniform(0.05, 0.2), "speech_end": duration - r.uniform(0.05, 0.15),
+    return {"onset": r.uniform(0.0, max_onset), "speech_start": r.uniform(0.05, 0.2), "speech_end": duration - r.uniform(0.05, 0.15),
                 "phase": r.uniform(0, 2 * np.pi, 3).tolist()}  # fmt: skip
 
 
@@ -874,6 +881,7 @@ def generate(
     ood_shift: Sequence[str] = OOD_FACTORS,
     resume: bool = True,
     progress: bool = False,
+    **difficulty,
 ) -> Path:
     """Generate SynthEmo under ``out_dir`` and return the path of ``out_dir/manifest.jsonl``.
 
@@ -885,8 +893,10 @@ def generate(
         workers: processes (default: the CPUs available).
         ood_shift: the OOD factors ``test_ood`` shifts (default all of :data:`OOD_FACTORS`).
         resume: keep existing files made with the same parameters.
+        difficulty: other :class:`SynthConfig` fields, e.g. ``min_intensity=0.8, max_onset=0.0``
+            (stronger, earlier expressions: an easier set).
     """
-    cfg = SynthConfig(duration=duration, fps=fps, size=size)
+    cfg = SynthConfig(duration=duration, fps=fps, size=size, **difficulty)
     clips: list[Clip] = []
     for split, n in (
         ("train", n_train),
