@@ -60,15 +60,13 @@ from omnibench.recipes import (
     MediaStore,
     MetricsJSONL,
     TrainRecipe,
-    apply_threads,
     common_args,
-    last_checkpoint,
     load_clips,
     load_policy,
     load_recipe,
     lora_config,
     modality_dropout,
-    save_recipe,
+    run_recipe,
     set_trainable,
     stable_seed,
 )
@@ -457,37 +455,13 @@ def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=No
     )
 
 
-def finish(trainer, processor, out_dir: Path) -> Path:
-    """Save the trained policy (LoRA merged) with its processor to ``out_dir/model``."""
-    from omnibench.model import save_model
-
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    final = out_dir / "model"
-    if trainer.accelerator.is_main_process:
-        save_model(model, processor, final)
-    trainer.accelerator.wait_for_everyone()
-    return final
-
-
 def run_grpo(recipe: GRPORecipe | dict | str, **overrides) -> Path:
     """Run GRPO from a recipe (object, mapping or YAML path); returns the final model folder."""
     if not isinstance(recipe, GRPORecipe):
         recipe = load_recipe(GRPORecipe, recipe, section="grpo", overrides=overrides)
     elif overrides:
         recipe = load_recipe(GRPORecipe, {**recipe.to_dict(), **overrides})
-    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
-    apply_threads(recipe)
-    model, processor = load_policy(recipe)
-    trainer = build_trainer(recipe, model, processor)
-    resume = recipe.resume
-    if resume is True:
-        resume = last_checkpoint(recipe.out_dir)
-        if resume is None:
-            print(f"--resume: no checkpoint under {recipe.out_dir / 'checkpoints'}; starting from the beginning")
-    trainer.train(resume_from_checkpoint=resume or None)
-    return finish(trainer, processor, recipe.out_dir)
+    return run_recipe(recipe, build_trainer)
 
 
 # ------------------------------------------------------------------------------------ CLI

@@ -28,7 +28,7 @@ def cards_dir() -> Path:
 
 def _front_matter(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
-    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, flags=re.S)
+    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, flags=re.DOTALL)
     if not m:
         raise ValueError(f"{path}: no YAML front matter (a block between two '---' lines at the top)")
     data = yaml.safe_load(m.group(1)) or {}
@@ -38,7 +38,7 @@ def _front_matter(path: Path) -> dict:
     return data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def all_cards() -> dict[str, dict]:
     """Every card's front matter, keyed by dataset name."""
     folder = cards_dir()
@@ -69,7 +69,7 @@ def _key(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip().lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def alias_table() -> dict[str, str]:
     """Lower-cased spelling -> canonical label, over all cards (canonical labels map to themselves)."""
     table: dict[str, str] = {}

@@ -409,3 +409,33 @@ def common_args(recipe: TrainRecipe) -> dict[str, Any]:
     }
     args.update(recipe.trainer or {})
     return args
+
+
+def run_recipe(recipe, build_trainer) -> Path:
+    """Train what a loaded recipe describes and save the final model; shared by SFT and GRPO.
+
+    Saves ``recipe.yaml``, applies the thread setting, loads the policy, builds the trainer with
+    ``build_trainer(recipe, model, processor)``, resumes from the last checkpoint when
+    ``recipe.resume`` is true (saying so when there is none), trains, and saves the policy (LoRA
+    merged) with its processor to ``out_dir/model``.
+    """
+    from omnibench.model import save_model
+
+    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
+    apply_threads(recipe)
+    model, processor = load_policy(recipe)
+    trainer = build_trainer(recipe, model, processor)
+    resume = recipe.resume
+    if resume is True:
+        resume = last_checkpoint(recipe.out_dir)
+        if resume is None:
+            print(f"--resume: no checkpoint under {recipe.out_dir / 'checkpoints'}; starting from the beginning")
+    trainer.train(resume_from_checkpoint=resume or None)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    final = recipe.out_dir / "model"
+    if trainer.accelerator.is_main_process:
+        save_model(model, processor, final)
+    trainer.accelerator.wait_for_everyone()
+    return final

@@ -39,15 +39,13 @@ from omnibench.recipes import (
     MediaStore,
     MetricsJSONL,
     TrainRecipe,
-    apply_threads,
     common_args,
-    last_checkpoint,
     load_clips,
     load_policy,
     load_recipe,
     lora_config,
     modality_dropout,
-    save_recipe,
+    run_recipe,
     set_trainable,
 )
 
@@ -172,30 +170,11 @@ def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=Non
 
 def run_sft(recipe: SFTRecipe | dict | str, **overrides) -> Path:
     """Run SFT from a recipe (object, mapping or YAML path); returns the final model folder."""
-    from omnibench.model import save_model
-
     if not isinstance(recipe, SFTRecipe):
         recipe = load_recipe(SFTRecipe, recipe, section="sft", overrides=overrides)
     elif overrides:
         recipe = load_recipe(SFTRecipe, {**recipe.to_dict(), **overrides})
-    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
-    apply_threads(recipe)
-    model, processor = load_policy(recipe)
-    trainer = build_trainer(recipe, model, processor)
-    resume = recipe.resume
-    if resume is True:
-        resume = last_checkpoint(recipe.out_dir)
-        if resume is None:
-            print(f"--resume: no checkpoint under {recipe.out_dir / 'checkpoints'}; starting from the beginning")
-    trainer.train(resume_from_checkpoint=resume or None)
-    final = recipe.out_dir / "model"
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    if trainer.accelerator.is_main_process:
-        save_model(model, processor, final)
-    trainer.accelerator.wait_for_everyone()
-    return final
+    return run_recipe(recipe, build_trainer)
 
 
 def add_sft_args(parser: argparse.ArgumentParser) -> None:

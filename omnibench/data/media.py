@@ -225,7 +225,7 @@ class DecodeCache:
                 raise ValueError("audio has the wrong shape")
             if (frames is None) != (clip.video is None):
                 raise ValueError("video presence differs from the clip")
-        except Exception:
+        except Exception:  # noqa: BLE001 - any unreadable entry (zip, pickle, shape) is rebuilt
             return None
         return Media(frames=frames, audio=audio, sr=cfg.sr, clip_id=clip.id)
 
