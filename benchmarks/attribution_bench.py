@@ -57,7 +57,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeat", type=int, default=2, help="timing: best of N runs")
     ap.add_argument("--strategy", default="drop")
     ap.add_argument("--cache", default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: CPU time is the work done, "
+                    "no spin-waiting of idle threads)")
     args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     model, proc = load_model(args.model)
     model.eval()

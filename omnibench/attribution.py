@@ -467,21 +467,36 @@ class AttributionResult:
         """Mean shares per SynthEmo condition (both / video / audio) with bootstrap 95% CIs."""
         return self._group_summary(self.condition, n_boot, seed, self.correct if correct_only else None)
 
-    def validation(self, neutral: str = "neutral") -> dict:
-        """Among clips of condition video (resp. audio) with a non-neutral gold label that the model
-        classifies correctly: ``n`` and ``share_ok`` = fraction whose informative modality has share > 0.5
-        (NaN shares count as not ok). ``share_ok`` is NaN when ``n == 0``."""
+    def validation(self, neutral: str = "neutral", min_effect: float = 0.05) -> dict:
+        """The SynthEmo ground-truth check, per informative modality (video, audio).
+
+        Among clips of condition video (resp. audio) with a non-neutral gold label that the model
+        classifies correctly: ``n`` and ``share_ok`` = fraction whose informative modality has share
+        > 0.5 (NaN shares count as not ok; ``share_ok`` is NaN when ``n == 0``).
+
+        Diagnostics: ``n_undefined`` (NaN shares); ``n_media_relevant`` = those clips whose total
+        attribution ``sum |phi|`` is at least ``min_effect`` (in value units: 0.05 of probability
+        for ``value="prob"``) and ``share_ok_media_relevant`` among them. A correct answer the model
+        also gives with no media at all (its prior guess) has ``sum |phi| ~ 0``: its shares are noise
+        and say nothing about the method.
+        """
         out = {}
         cond = np.array([c if c is not None else "" for c in self.condition], dtype=object)
         gold = np.array([g if g is not None else "" for g in self.gold], dtype=object)
+        effect = np.nansum(np.abs(self.phi), axis=1)
         for mod in MODALITIES:
             if mod not in self.players:
                 continue
             sel = (cond == mod) & (gold != neutral) & (gold != "") & self.correct
-            s = self.share_of(mod)[sel]
-            ok = np.nan_to_num(s, nan=-np.inf) > 0.5
-            out[mod] = {"n": int(sel.sum()), "share_ok": float(ok.mean()) if sel.any() else float("nan"),
-                        "n_undefined": int(np.isnan(s).sum())}
+            ok = np.nan_to_num(self.share_of(mod), nan=-np.inf) > 0.5
+            rel = sel & (effect >= min_effect)
+            out[mod] = {
+                "n": int(sel.sum()),
+                "share_ok": float(ok[sel].mean()) if sel.any() else float("nan"),
+                "n_undefined": int(np.isnan(self.share_of(mod)[sel]).sum()),
+                "n_media_relevant": int(rel.sum()),
+                "share_ok_media_relevant": float(ok[rel].mean()) if rel.any() else float("nan"),
+            }
         return out
 
     def with_reasoning(self, completions: Sequence[str | None], lexicon: Mapping[str, Sequence[str]] | None = None):

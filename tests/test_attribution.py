@@ -189,6 +189,9 @@ def test_result_summaries_validation_and_roundtrip(tmp_path):
         assert val[mod]["n"] == sel.sum() > 0
         # informative modality dominates by construction, except clip 0 (nothing matters: NaN share = not ok)
         assert val[mod]["share_ok"] == pytest.approx(1.0 - sel[0] / sel.sum())
+        # clip 0's answer does not depend on the media: left out of the media-relevant figure
+        assert val[mod]["n_media_relevant"] == sel.sum() - sel[0]
+        assert val[mod]["share_ok_media_relevant"] == 1.0
     bc = res.by_condition(n_boot=200)
     row = bc.set_index("group").loc["video"]
     assert row["share_video"] > 0.8 and row["share_video_lo"] <= row["share_video"] <= row["share_video_hi"]
