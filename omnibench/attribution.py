@@ -964,9 +964,9 @@ def add_attribute_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-def cli_attribute(args: argparse.Namespace) -> dict:
+def cli_attribute(args: argparse.Namespace) -> int:
     """``omnibench attribute``: writes ``attribution.jsonl``, ``attribution_summary.json`` and merges the
-    summary into ``metrics.json`` under "attribution"."""
+    summary into ``metrics.json`` under "attribution". Returns the exit status (0)."""
     from omnibench.data.manifest import read_manifest
     from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
     from omnibench.evaluate import _atomic_write, _model_labels, default_run_dir, update_metrics_json
@@ -1039,4 +1039,4 @@ def cli_attribute(args: argparse.Namespace) -> dict:
         print(f"  scoring vs generation: agreement={c['agreement']:.3f} on {c['n']} clips; "
               f"generation {c['time_ratio']:.1f}x slower")
     print(f"written: {path}, {out / 'attribution_summary.json'}, {out / 'metrics.json'}")
-    return summary
+    return 0

@@ -609,8 +609,10 @@ def format_table(table: Mapping) -> str:
     return "\n".join(lines)
 
 
-def cli_eval(args: argparse.Namespace) -> dict:
-    """``omnibench eval``: evaluate one checkpoint on one split; writes predictions + merges metrics.json."""
+def cli_eval(args: argparse.Namespace) -> int:
+    """``omnibench eval``: evaluate one checkpoint on one split; writes predictions + merges metrics.json.
+
+    Returns the exit status (0)."""
     from omnibench.data.manifest import read_manifest
     from omnibench.data.media import DecodeCache, DecodeConfig
     from omnibench.model import load_model
@@ -634,7 +636,7 @@ def cli_eval(args: argparse.Namespace) -> dict:
                          decode_config=DecodeConfig(), cache=cache, progress=True)
     tag = res.modalities.replace(",", "+")
     pred_path = res.write_predictions(out / "predictions" / f"{name}__{args.split}__{tag}.jsonl")
-    merged = update_metrics_json(out / "metrics.json", eval_table([res]))
+    update_metrics_json(out / "metrics.json", eval_table([res]))
     m = res.metrics
     print(format_table({"eval": {f"{name}" + ("" if tag == "video+audio" else f"[{tag}]"): {args.split: res.summary()}}}))
     print(
@@ -642,4 +644,4 @@ def cli_eval(args: argparse.Namespace) -> dict:
         f"gold outside the label set {m['n_gold_out_of_set']} (counted wrong); {res.seconds:.1f} s"
     )
     print(f"predictions: {pred_path}\nmetrics: {out / 'metrics.json'}")
-    return merged
+    return 0

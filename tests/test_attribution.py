@@ -326,8 +326,9 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
         ["--model", str(tmp_path / "run" / "checkpoints" / "grpo"), "--manifest", str(tmp_path / "manifest.jsonl"),
          "--split", "test_id", "--max-new-tokens", "4", "--cross-check", "2", "--batch-size", "3",
          "--position", "prompt"])
-    summary = cli_attribute(args)
+    assert cli_attribute(args) == 0
     run = tmp_path / "run"  # outputs go to the run folder above checkpoints/
+    summary = json.loads((run / "attribution_summary.json").read_text())
     back = AttributionResult.load(run / "attribution.jsonl")
     assert back.ids == ["c0", "c1", "c2"] and back.condition == conds and back.stated_video_share is not None
     metrics_json = json.loads((run / "metrics.json").read_text())

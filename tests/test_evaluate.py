@@ -164,7 +164,8 @@ def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
     for extra, mode in (([], "generate"), (["--mode", "score", "--modalities", "audio"], "score")):
         args = parser.parse_args(["--model", str(tmp_path / "run" / "grpo"), "--manifest", str(tmp_path / "manifest.jsonl"),
                                   "--split", "test_id", "--max-new-tokens", "6", "--n-boot", "50", *extra])
-        merged = cli_eval(args)
+        assert cli_eval(args) == 0
+    merged = json.loads((tmp_path / "run" / "metrics.json").read_text())
     validate_eval_schema(merged)
     cell = merged["eval"]["grpo"]["test_id"]
     assert cell["n"] == 3 and 0 <= cell["war"] <= 1
