@@ -1036,7 +1036,7 @@ def cli_attribute(args: argparse.Namespace) -> int:
               f"correlation={summary['faithfulness']['correlation']:.3f}")
     if "cross_check" in summary:
         c = summary["cross_check"]
-        print(f"  scoring vs generation: agreement={c['agreement']:.3f} on {c['n']} clips; "
-              f"generation {c['time_ratio']:.1f}x slower")
+        print(f"  scoring vs generation: dominant-modality agreement={c['agreement']:.3f} on {c['n']} clips "
+              f"without a tie; generation-based took {c['time_ratio']:.2f}x the scoring time")
     print(f"written: {path}, {out / 'attribution_summary.json'}, {out / 'metrics.json'}")
     return 0
