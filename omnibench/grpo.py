@@ -246,11 +246,9 @@ class OmniGRPOTrainer(GRPOTrainer):
         self.generation_config.suppress_tokens = suppress
 
     def _share_encoders(self) -> bool:
-        """Let the policy and reference encoders run once per distinct clip (when the model layer can)."""
-        try:
-            from omnibench.model.encoders import share_encoders
-        except ImportError:
-            return False
+        """Let the policy and reference encoders run once per distinct clip (when the model class allows)."""
+        from omnibench.model.encoders import share_encoders
+
         done = False
         for model in (self.model, self.ref_model):
             if model is not None:
