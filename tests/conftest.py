@@ -52,3 +52,22 @@ def mp4_factory(tmp_path):
         return write_mp4(tmp_path / name, **kw)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A freshly built tiny thinker and its processor (one per test module)."""
+    from omnibench.model import build_tiny
+
+    return build_tiny(seed=0)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: the tiny model's fastest setting, and stable on a busy machine."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -217,13 +217,6 @@ def test_result_summaries_validation_and_roundtrip(tmp_path):
 # ------------------------------------------------------------------------------ with the tiny model
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from omnibench.model import build_tiny
-
-    return build_tiny(seed=0)
-
-
 def _media(n=3, seed=0):
     from omnibench.data.media import synth_media
 

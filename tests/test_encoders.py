@@ -6,6 +6,8 @@ import copy
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
 
 from omnibench.data.media import synth_media
@@ -13,19 +15,6 @@ from omnibench.model import ALL, build_inputs, build_tiny, generate
 from omnibench.model.encoders import encoders_are_shared, encoders_shared, share_encoders
 
 VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny(seed=0)
 
 
 def _media(n: int, seed: int = 0, frames: int = 8, seconds: float = 1.0):

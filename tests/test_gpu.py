@@ -13,17 +13,12 @@ import torch
 
 from omnibench.data.media import synth_media
 from omnibench.labels import DFEW7
-from omnibench.model import ALL, build_inputs, build_tiny, generate, score_labels
+from omnibench.model import ALL, build_inputs, generate, score_labels
 from omnibench.model.encoders import encoders_shared
 from omnibench.model.generation import _to_device
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny(seed=0)
 
 
 def _media(n: int, seed: int = 0):

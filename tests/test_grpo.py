@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
 
 trl = pytest.importorskip("trl")
@@ -15,24 +17,10 @@ trl = pytest.importorskip("trl")
 from omnibench.data.manifest import Clip
 from omnibench.data.media import synth_media
 from omnibench.grpo import GRPORecipe, OmniGRPOTrainer, build_trainer
-from omnibench.model import build_tiny
 from omnibench.recipes import MediaStore, load_recipe, read_metrics
 from omnibench.rewards import REWARDS, register
 
 REWARDS.pop("test_length", None)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny(seed=0)
 
 
 def _media(n: int, seed: int = 0) -> dict:

@@ -29,11 +29,6 @@ VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
 MODALITY_SETS = [ALL, VIDEO, AUDIO, NONE]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny(seed=0)
-
-
 def make_clip(
     seed: int, n_frames: int = 8, seconds: float = 1.5, size: int = 112, clip_id: str = ""
 ) -> Media:

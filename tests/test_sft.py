@@ -6,28 +6,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from omnibench.data.manifest import Clip
 from omnibench.data.media import synth_media
-from omnibench.model import build_tiny, load_model
+from omnibench.model import load_model
 from omnibench.recipes import MediaStore, read_metrics
 from omnibench.sft import OmniSFTCollator, SFTRecipe, target_text
 
 REASONING = "<think>The face shows a smiling mouth.</think><answer>happy</answer>"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny(seed=0)
 
 
 @pytest.fixture(scope="module")
