@@ -756,17 +756,11 @@ def attribute(model, processor, clips, media=None, labels: Sequence[str] = DFEW7
             full-input label scores. ``target="prediction"`` attributes these.
         lexicon: cue lexicon for the stated shares (default SynthEmo's CUE_LEXICON).
     """
-    from omnibench.evaluate import _align_media, resolve_prediction
+    from omnibench.evaluate import paired_media, resolve_prediction
 
     cfg = config or AttributionConfig()
     labels = tuple(labels)
-    if media is None:
-        from omnibench.data.media import decode_clips
-
-        media, _ = decode_clips(clips, decode_config, cache=cache, progress=progress)
-    clips, media, missing = _align_media(list(clips), list(media))
-    if missing:
-        raise ValueError(f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]})")
+    clips, media = paired_media(clips, media, decode_config, cache, progress)
     t0 = time.perf_counter()
     if cfg.position != "prompt" and completions is None:
         from omnibench.model import generate
@@ -809,15 +803,13 @@ def attribute_generate(model, processor, clips, media, labels: Sequence[str] = D
                        max_new_tokens: int = 64, progress: bool = False) -> AttributionResult:
     """Generation-based cross-check: ``v(S) = 1`` when the greedy answer under coalition S equals the
     target (the full-input generated answer by default, or gold with ``config.target="gold"``), else 0."""
-    from omnibench.evaluate import _align_media, resolve_prediction
+    from omnibench.evaluate import paired_media, resolve_prediction
     from omnibench.model import generate
     from omnibench.model.inputs import DEFAULT_PROMPT
 
     cfg = config or AttributionConfig()
     labels = tuple(labels)
-    clips, media, missing = _align_media(list(clips), list(media))
-    if missing:
-        raise ValueError(f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]})")
+    clips, media = paired_media(clips, media)
     prompt = cfg.prompt if cfg.prompt is not None else DEFAULT_PROMPT
     n = len(clips)
     donors = derangement(n, np.random.default_rng(cfg.seed)) if cfg.strategy == "swap" else None
@@ -893,15 +885,13 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
     """
     if mode not in ("auto", "score", "generate"):
         raise ValueError(f"mode must be auto | score | generate, got {mode!r}")
-    from omnibench.evaluate import _align_media, resolve_prediction
+    from omnibench.evaluate import paired_media, resolve_prediction
     from omnibench.model import generate, score_labels
     from omnibench.model.inputs import DEFAULT_PROMPT
 
     labels = tuple(labels)
     prompt = prompt if prompt is not None else DEFAULT_PROMPT
-    clips, media, missing = _align_media(list(clips), list(media))
-    if missing:
-        raise ValueError(f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]})")
+    clips, media = paired_media(clips, media)
     gold = [c.label for c in clips]
 
     def predict(media_s, mods_s, how):

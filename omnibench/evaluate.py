@@ -478,11 +478,24 @@ class EvalConfig:
             raise ValueError(f"EvalConfig.mode must be 'generate' or 'score', got {self.mode!r}")
 
 
-def _align_media(clips, media):
-    """Pair clips with decoded media by clip id (decode_clips may skip clips; those are reported)."""
+def paired_media(clips, media=None, decode_config=None, cache=None, progress: bool = False):
+    """``(clips, media)`` in the same order: decodes ``clips`` when ``media`` is None, pairs by clip id.
+
+    A clip without decoded media (``decode_clips`` skipped it) is an error naming it, never dropped here.
+    """
+    clips = list(clips)
+    if media is None:
+        from omnibench.data.media import decode_clips
+
+        media, _ = decode_clips(clips, decode_config, cache=cache, progress=progress)
     by_id = {m.clip_id: m for m in media}
-    kept = [c for c in clips if c.id in by_id]
-    return kept, [by_id[c.id] for c in kept], [c.id for c in clips if c.id not in by_id]
+    missing = [c.id for c in clips if c.id not in by_id]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]}); decode them or drop them "
+            "from the manifest explicitly (DecodeConfig.missing_audio='skip' reports which)"
+        )
+    return clips, [by_id[c.id] for c in clips]
 
 
 def evaluate_split(
@@ -512,16 +525,7 @@ def evaluate_split(
 
     cfg = config or EvalConfig()
     labels = tuple(labels)
-    if media is None:
-        from omnibench.data.media import decode_clips
-
-        media, _ = decode_clips(clips, decode_config, cache=cache, progress=progress)
-    clips, media, missing = _align_media(list(clips), list(media))
-    if missing:
-        raise ValueError(
-            f"{len(missing)} clip(s) have no decoded media (e.g. {missing[:3]}); decode them or drop them "
-            "from the manifest explicitly (DecodeConfig.missing_audio='skip' reports which)"
-        )
+    clips, media = paired_media(clips, media, decode_config, cache, progress)
     mods = parse_modalities(cfg.modalities)
     prompt = cfg.prompt if cfg.prompt is not None else DEFAULT_PROMPT
     t0 = time.perf_counter()
