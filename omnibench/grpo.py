@@ -63,7 +63,6 @@ from omnibench.recipes import (
     common_args,
     load_clips,
     load_policy,
-    load_recipe,
     lora_config,
     modality_dropout,
     run_recipe,
@@ -455,11 +454,7 @@ def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=No
 
 def run_grpo(recipe: GRPORecipe | dict | str, **overrides) -> Path:
     """Run GRPO from a recipe (object, mapping or YAML path); returns the final model folder."""
-    if not isinstance(recipe, GRPORecipe):
-        recipe = load_recipe(GRPORecipe, recipe, section="grpo", overrides=overrides)
-    elif overrides:
-        recipe = load_recipe(GRPORecipe, {**recipe.to_dict(), **overrides})
-    return run_recipe(recipe, build_trainer)
+    return run_recipe(GRPORecipe, recipe, "grpo", overrides, build_trainer)
 
 
 # ------------------------------------------------------------------------------------ CLI

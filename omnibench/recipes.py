@@ -411,16 +411,21 @@ def common_args(recipe: TrainRecipe) -> dict[str, Any]:
     return args
 
 
-def run_recipe(recipe, build_trainer) -> Path:
-    """Train what a loaded recipe describes and save the final model; shared by SFT and GRPO.
+def run_recipe(cls, recipe, section: str, overrides: Mapping, build_trainer) -> Path:
+    """Train what a recipe describes and save the final model; shared by SFT and GRPO.
 
-    Saves ``recipe.yaml``, applies the thread setting, loads the policy, builds the trainer with
+    ``recipe`` is a ``cls`` instance, a mapping or a YAML path (its ``section`` is read);
+    ``overrides`` (None values ignored) replace recipe fields. Then: saves ``recipe.yaml``, applies the thread setting, loads the policy, builds the trainer with
     ``build_trainer(recipe, model, processor)``, resumes from the last checkpoint when
     ``recipe.resume`` is true (saying so when there is none), trains, and saves the policy (LoRA
     merged) with its processor to ``out_dir/model``.
     """
     from omnibench.model import save_model
 
+    if not isinstance(recipe, cls):
+        recipe = load_recipe(cls, recipe, section=section, overrides=overrides)
+    elif overrides:
+        recipe = load_recipe(cls, {**recipe.to_dict(), **overrides})
     save_recipe(recipe, recipe.out_dir / "recipe.yaml")
     apply_threads(recipe)
     model, processor = load_policy(recipe)

@@ -42,7 +42,6 @@ from omnibench.recipes import (
     common_args,
     load_clips,
     load_policy,
-    load_recipe,
     lora_config,
     modality_dropout,
     run_recipe,
@@ -170,11 +169,7 @@ def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=Non
 
 def run_sft(recipe: SFTRecipe | dict | str, **overrides) -> Path:
     """Run SFT from a recipe (object, mapping or YAML path); returns the final model folder."""
-    if not isinstance(recipe, SFTRecipe):
-        recipe = load_recipe(SFTRecipe, recipe, section="sft", overrides=overrides)
-    elif overrides:
-        recipe = load_recipe(SFTRecipe, {**recipe.to_dict(), **overrides})
-    return run_recipe(recipe, build_trainer)
+    return run_recipe(SFTRecipe, recipe, "sft", overrides, build_trainer)
 
 
 def add_sft_args(parser: argparse.ArgumentParser) -> None:
