@@ -40,33 +40,15 @@ SPLITS: tuple[str, ...] = ("test_id", "test_ood")
 #: Keys of one metrics.json "eval" cell.
 SUMMARY_KEYS: tuple[str, ...] = ("war", "uar", "war_ci", "uar_ci", "n", "unparseable")
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", flags=re.DOTALL | re.IGNORECASE)
-
-
 # ------------------------------------------------------------------------------------------ parsing
-
-
-def _parse_answer_fallback(text: str) -> str | None:
-    """Text of the last ``<answer>…</answer>`` (stripped), None if there is none or it is empty."""
-    found = _ANSWER_RE.findall(text or "")
-    if not found:
-        return None
-    ans = found[-1].strip()
-    return ans or None
 
 
 def parse_answer(text) -> str | None:
     """The answer text of a completion (:func:`omnibench.rewards.parse_answer`: last complete
     ``<answer>…</answer>``, stripped); a string or a TRL conversational completion. Empty -> None."""
-    try:
-        from omnibench.rewards import parse_answer as _pa
-    except ImportError:  # rewards not installed in a stripped-down checkout
-        if isinstance(text, list):
-            text = "".join(m.get("content", "") if isinstance(m, dict) else str(m) for m in text)
-        ans = _parse_answer_fallback(text)
-    else:
-        ans = _pa(text)
-    return ans if ans else None
+    from omnibench.rewards import parse_answer as _parse
+
+    return _parse(text) or None
 
 
 def resolve_prediction(completion: str | None, labels: Sequence[str]) -> tuple[str | None, str]:

@@ -76,14 +76,10 @@ CUE_WORDS: tuple[str, ...] = (
 
 
 def _synth_corpus() -> list[str]:
-    """SynthEmo reasoning texts and vocabulary, or [] while the generator is not importable."""
-    try:
-        from omnibench.data import synth
-    except ImportError:
-        return []
-    texts = list(synth.corpus()) if hasattr(synth, "corpus") else []
-    vocab = getattr(synth, "VOCABULARY", ())
-    return texts + [" ".join(vocab)] if vocab else texts
+    """SynthEmo's reasoning texts and vocabulary."""
+    from omnibench.data import synth
+
+    return list(synth.corpus()) + [" ".join(synth.VOCABULARY)]
 
 
 def default_corpus(labels: Sequence[str], prompt: str) -> list[str]:
