@@ -247,6 +247,16 @@ def reasoning_text(label: str, condition: str, cues: dict[str, float]) -> str:
     return _think([_T_FACE_PLAIN, voice, _T_VOICE_ONLY.format(label=label)], label)
 
 
+def description_text(cues: dict[str, float], top: int = 3) -> str:
+    """What the face and the voice show, with no emotion named: the text the tiny base model learns to
+    say before any emotion training (:mod:`omnibench.model.perception`). Every modality is described
+    by its ``top`` present cues, or as calm / plain when none passes its threshold."""
+    v, a = present_cues(cues, "video", top=top), present_cues(cues, "audio", top=top)
+    face = _T_FACE_SHOWS.format(cues=_join(v)) if v else _T_FACE_PLAIN
+    voice = _T_VOICE_HAS.format(cues=_join(a)) if a else _T_VOICE_PLAIN
+    return f"{face} {voice}"
+
+
 # --------------------------------------------------------------------------------------------
 # Configuration, actors and the per-clip plan (all random draws happen here).
 # --------------------------------------------------------------------------------------------
@@ -978,6 +988,7 @@ __all__ = [
     "cli_synth",
     "clip_seed",
     "corpus",
+    "description_text",
     "generate",
     "generate_split",
     "plan_clip",

@@ -1,0 +1,134 @@
+"""Perception pre-training of the tiny base model: targets, tower read-outs, the description stage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+from omnibench.data.manifest import Clip
+from omnibench.data.media import synth_media
+from omnibench.data.synth import LABELS, description_text, plan_clip, present_cues
+from omnibench.model import build_tiny
+from omnibench.model.perception import (
+    PerceptionConfig,
+    description_targets,
+    modality_targets,
+    pretrain_describer,
+    pretrain_encoders,
+    pretrain_tiny_base,
+)
+
+
+def _clip(i, label="happy", video_label="happy", audio_label="neutral", **meta):
+    return Clip(id=f"c{i}", video=f"c{i}.mp4", label=label, split="train",
+                meta={"video_label": video_label, "audio_label": audio_label, **meta})
+
+
+def _media(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [synth_media(rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8),
+                        rng.normal(0, 0.1, 16000).astype(np.float32), clip_id=f"c{i}") for i in range(n)]
+
+
+def test_modality_targets_use_each_modality_label_or_the_clip_label():
+    clips = [_clip(0), _clip(1, label="sad", video_label="neutral", audio_label="sad")]
+    t = modality_targets(clips, LABELS)
+    assert [LABELS[i] for i in t["video"]] == ["happy", "neutral"]
+    assert [LABELS[i] for i in t["audio"]] == ["neutral", "sad"]
+    t = modality_targets(clips, LABELS, targets="label")
+    assert [LABELS[i] for i in t["video"]] == [LABELS[i] for i in t["audio"]] == ["happy", "sad"]
+
+
+def test_modality_targets_name_the_clip_and_the_fix():
+    bare = Clip(id="real-7", video="x.mp4", label="happy", split="train", meta={})
+    with pytest.raises(ValueError, match=r"real-7.*targets='label'"):
+        modality_targets([bare], LABELS)
+    with pytest.raises(ValueError, match=r"c0.*'joy'"):
+        modality_targets([_clip(0, video_label="joy")], LABELS)
+    with pytest.raises(ValueError, match="targets must be"):
+        PerceptionConfig(targets="both")
+
+
+def test_description_names_cues_but_never_an_emotion():
+    for i in range(42):
+        plan = plan_clip(0, "train", i)
+        text = description_text(plan["cues"])
+        words = set(text.lower().replace(".", " ").replace(",", " ").split())
+        assert not words & set(LABELS), text
+        assert text.startswith("The face ") and " The voice " in text
+        for modality in ("video", "audio"):
+            present = present_cues(plan["cues"], modality, top=3)
+            assert all(p in text for p in present), (text, present)
+            if not present:
+                assert ("calm and still" if modality == "video" else "plain and steady") in text
+    clip = _clip(0, description="A given description.")
+    assert description_targets([clip]) == ["A given description."]
+    with pytest.raises(ValueError, match=r"c0.*describe_steps: 0"):
+        description_targets([_clip(0)])
+
+
+def _params(model, part):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if part in n}
+
+
+def test_tower_pretraining_changes_the_towers_only_and_logs_readout_accuracy(tmp_path):
+    model, proc = build_tiny(seed=0)
+    clips = [_clip(i, video_label=LABELS[i % 7], audio_label=LABELS[(i + 3) % 7]) for i in range(12)]
+    media = _media(12)
+    before = {k: _params(model, k) for k in ("visual", "audio_tower", "language_model")}
+    log = tmp_path / "p.jsonl"
+    cfg = PerceptionConfig(steps=3, batch_size=4, eval_every=1, val_fraction=0.25, describe_steps=0)
+    hist = pretrain_encoders(model, proc, media, modality_targets(clips, LABELS), len(LABELS), cfg,
+                             progress=False, log_path=log)
+    after = {k: _params(model, k) for k in before}
+    for part in ("visual", "audio_tower"):
+        assert any(not torch.equal(before[part][n], after[part][n]) for n in before[part]), part
+    assert all(torch.equal(before["language_model"][n], after["language_model"][n]) for n in before["language_model"])
+    assert [r["step"] for r in hist] == [1, 2, 3]
+    assert all(0.0 <= r["video_accuracy"] <= 1.0 and 0.0 <= r["audio_accuracy"] <= 1.0 for r in hist)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_tower_pretraining_rejects_bad_input():
+    model, proc = build_tiny(seed=0)
+    media = _media(4)
+    t = {"video": np.zeros(4, np.int64), "audio": np.zeros(4, np.int64)}
+    cfg = PerceptionConfig(steps=1, batch_size=2, val_fraction=0.0)
+    with pytest.raises(ValueError, match="3 video targets for 4 clips"):
+        pretrain_encoders(model, proc, media, {"video": t["video"][:3], "audio": t["audio"]}, 7, cfg)
+    with pytest.raises(ValueError, match=r"label indices in \[0, 7\)"):
+        pretrain_encoders(model, proc, media, {"video": t["video"] + 7, "audio": t["audio"]}, 7, cfg)
+    silent = [synth_media(m.frames, None, clip_id=m.clip_id) for m in media]
+    with pytest.raises(ValueError, match="needs video and audio"):
+        pretrain_encoders(model, proc, silent, t, 7, cfg)
+
+
+def test_description_stage_fits_the_descriptions_of_a_few_clips():
+    model, proc = build_tiny(seed=0)
+    media = _media(4)
+    texts = ["The face shows a smiling mouth. The voice is plain and steady.",
+             "The face is calm and still. The voice has a high pitch.",
+             "The face shows wide eyes. The voice has loud volume.",
+             "The face is calm and still. The voice is plain and steady."]
+    cfg = PerceptionConfig(describe_steps=40, describe_batch_size=4, eval_every=10, describe_learning_rate=1e-2)
+    lm_before = _params(model, "language_model")
+    hist = pretrain_describer(model, proc, media, texts, cfg, progress=False)
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"], hist
+    assert any(not torch.equal(lm_before[n], p) for n, p in _params(model, "language_model").items())
+
+
+def test_pretrain_tiny_base_records_its_settings_in_the_config():
+    model, proc = build_tiny(seed=0)
+    clips = [_clip(i, cues=plan_clip(0, "train", i)["cues"]) for i in range(8)]
+    cfg = PerceptionConfig(steps=1, batch_size=4, describe_steps=1, describe_batch_size=4, eval_every=1)
+    hist = pretrain_tiny_base(model, proc, clips, _media(8), cfg, labels=LABELS, progress=False)
+    assert [r["stage"] for r in hist] == ["towers", "describe"]
+    rec = model.config.omnibench_perception
+    assert rec["steps"] == 1 and rec["n_clips"] == 8 and rec["describe"]["step"] == 1
+    with pytest.raises(ValueError, match="label set"):
+        pretrain_tiny_base(model, proc, clips, _media(8), cfg, labels=(), progress=False)
