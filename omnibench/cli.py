@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("omnibench.data.synth", "generate the SynthEmo benchmark (mp4 clips + manifest.jsonl)"),
     "index": ("omnibench.data.indexers", "index a real dataset folder (DFEW, MAFW, RAVDESS, ...) into a manifest"),
+    "base": ("omnibench.model.perception", "build the tiny base model: perception pre-training of its towers and language model"),
     "sft": ("omnibench.sft", "cold-start (or label-only) supervised fine-tuning from a YAML recipe"),
     "grpo": ("omnibench.grpo", "GRPO with verifiable rewards on video + audio from a YAML recipe"),
     "eval": ("omnibench.evaluate", "WAR/UAR evaluation of a model on a manifest split"),

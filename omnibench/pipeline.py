@@ -715,15 +715,29 @@ def clip_durations(clips: Sequence) -> list[float]:
 
 
 def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Mapping | None = None,
-                    labels: Sequence[str] | None = None) -> Path:
-    """The base checkpoint of the run: the embedded tiny thinker built from scratch and saved to
-    ``checkpoints/base/model`` (``model="tiny"``), or a local model folder, registered without copying."""
+                    labels: Sequence[str] | None = None, perception: Mapping | None = None,
+                    decode: Mapping | None = None, split: str = "train", progress: bool = False) -> Path:
+    """The base checkpoint of the run, saved to ``checkpoints/base/model``.
+
+    ``model="tiny"``: the embedded tiny thinker, built from scratch; then, unless
+    ``perception={"steps": 0}``, its vision and audio towers are pre-trained on the run's ``split``
+    (:func:`omnibench.model.perception.pretrain_tiny_base`; ``perception`` holds
+    :class:`~omnibench.model.perception.PerceptionConfig` fields) so that the base model, like a real
+    omni model, starts with working perception and an untrained answer. The read-out accuracies go to
+    ``checkpoints/base/perception.jsonl``. Any other ``model`` is a local model folder, registered
+    without copying (its encoders are already trained)."""
     if model == "tiny":
         from omnibench.labels import DFEW7
         from omnibench.model import build_tiny, save_model
+        from omnibench.model.perception import PerceptionConfig, build_tiny_base
 
-        m, processor = build_tiny(labels=tuple(labels or DFEW7), seed=seed, **dict(tiny or {}))
+        cfg = PerceptionConfig(**{"seed": seed, **dict(perception or {})})
         out = run.checkpoint("base")
+        if cfg.steps or cfg.describe_steps:
+            return build_tiny_base(run.manifest, out, split=split, seed=seed, config=cfg, decode=decode, tiny=tiny,
+                                   labels=labels, cache_dir=run.data / ".decode_cache", progress=progress,
+                                   log_path=run.train_dir("base") / "perception.jsonl")
+        m, processor = build_tiny(labels=tuple(labels or DFEW7), seed=seed, **dict(tiny or {}))
         save_model(m, processor, out)
         return out
     path = Path(model).expanduser()
@@ -738,6 +752,17 @@ def model_labels(model, default: Sequence[str] | None = None) -> tuple[str, ...]
 
     labels = getattr(getattr(model, "config", None), "omnibench_labels", None)
     return tuple(labels or default or DFEW7)
+
+
+def perception_summary(log: str | os.PathLike) -> dict:
+    """Per stage of the tiny base model's pre-training (``towers``, ``describe``): steps and the last
+    logged row's loss and read-out accuracies."""
+    rows = [json.loads(line) for line in Path(log).read_text(encoding="utf-8").splitlines() if line.strip()]
+    out: dict = {}
+    for row in rows:
+        stage = row.get("stage", "towers")
+        out[stage] = {k: v for k, v in row.items() if k not in ("stage", "learning_rate")}
+    return out
 
 
 def training_summary(metrics_jsonl: str | os.PathLike, keys: Sequence[str] = ("loss",), frac: float = 0.1) -> dict:

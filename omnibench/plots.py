@@ -305,3 +305,24 @@ def plot_training_curves(metrics, keys: Sequence[str] | None = None, x: str = "s
     if title:
         ax.set_title(title)
     return fig, ax
+
+
+def plot_perception(log, ax=None):
+    """Held-out read-out accuracy of the tiny base model's towers during perception pre-training
+    (``checkpoints/base/perception.jsonl``), one line per modality."""
+    import pandas as pd
+
+    df = read_metrics_jsonl(log) if isinstance(log, (str, os.PathLike)) else pd.DataFrame(log)
+    towers = df[df["stage"] == "towers"] if "stage" in df else df
+    cols = [c for c in ("video_accuracy", "audio_accuracy") if c in towers and towers[c].notna().any()]
+    if not cols:
+        raise KeyError(f"no tower read-out accuracy in {log}; was perception pre-training run with val_fraction > 0?")
+    fig, ax = _ax(ax, figsize=(5, 3))
+    for c in cols:
+        ax.plot(towers["step"], towers[c], marker="o", lw=1.2, label=c.split("_")[0])
+    ax.set_xlabel("tower pre-training step")
+    ax.set_ylabel("held-out read-out accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.set_title("base model: perception pre-training")
+    return fig, ax

@@ -132,3 +132,45 @@ def test_pretrain_tiny_base_records_its_settings_in_the_config():
     assert rec["steps"] == 1 and rec["n_clips"] == 8 and rec["describe"]["step"] == 1
     with pytest.raises(ValueError, match="label set"):
         pretrain_tiny_base(model, proc, clips, _media(8), cfg, labels=(), progress=False)
+
+
+@pytest.mark.slow
+def test_cli_base_builds_a_loadable_pretrained_base(tmp_path):
+    from omnibench.cli import main
+    from omnibench.data.synth import generate
+    from omnibench.model import load_model
+
+    data = tmp_path / "synthemo"
+    generate(data, n_train=9, n_cold_start=0, n_test=0, seed=0, workers=1)
+    out = tmp_path / "base"
+    assert main(["base", "--manifest", str(data / "manifest.jsonl"), "--out", str(out), "--steps", "2",
+                 "--batch-size", "4", "--describe-steps", "2", "--describe-batch-size", "4", "--eval-every", "1",
+                 "--no-progress"]) == 0
+    model, _ = load_model(out)
+    rec = model.config.omnibench_perception
+    assert rec["steps"] == 2 and rec["describe_steps"] == 2 and rec["n_clips"] == 9
+    rows = [json.loads(line) for line in (out / "perception.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows] == ["towers", "towers", "describe", "describe"]
+    with pytest.raises(FileNotFoundError, match="omnibench synth"):
+        main(["base", "--manifest", str(tmp_path / "none.jsonl"), "--out", str(out)])
+
+
+def test_perception_plot_and_summary_read_the_log(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from omnibench.pipeline import perception_summary
+    from omnibench.plots import plot_perception
+
+    log = tmp_path / "perception.jsonl"
+    rows = [{"stage": "towers", "step": s, "loss": 3.0 - s, "video_accuracy": 0.2 * s, "audio_accuracy": 0.1 * s}
+            for s in (1, 2)] + [{"stage": "describe", "step": 5, "loss": 0.4, "learning_rate": 0.0}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fig, ax = plot_perception(log)
+    assert [line.get_label() for line in ax.get_lines()] == ["video", "audio"]
+    assert list(ax.get_lines()[0].get_ydata()) == [0.2, 0.4]
+    assert perception_summary(log) == {"towers": {"step": 2, "loss": 1.0, "video_accuracy": 0.4, "audio_accuracy": 0.2},
+                                       "describe": {"step": 5, "loss": 0.4}}
+    (tmp_path / "bare.jsonl").write_text(json.dumps({"stage": "describe", "step": 1, "loss": 1.0}) + "\n")
+    with pytest.raises(KeyError, match="read-out accuracy"):
+        plot_perception(tmp_path / "bare.jsonl")

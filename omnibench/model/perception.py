@@ -48,7 +48,7 @@ DESCRIBE_PROMPT = "Describe the face and the voice."
 class PerceptionConfig:
     """Settings of :func:`pretrain_encoders`."""
 
-    steps: int = field(default=500, metadata={"help": "optimizer steps (0 = no pre-training)"})
+    steps: int = field(default=600, metadata={"help": "tower read-out steps (0 = none)"})
     batch_size: int = field(default=32, metadata={"help": "clips per step"})
     learning_rate: float = field(default=6e-3, metadata={"help": "tower read-out peak AdamW learning rate (linear decay)"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps"})
@@ -56,7 +56,7 @@ class PerceptionConfig:
     targets: str = field(default="modality", metadata={"help": "modality (meta video_label/audio_label) | label"})
     val_fraction: float = field(default=0.1, metadata={"help": "clips held out for the read-out accuracy"})
     eval_every: int = field(default=100, metadata={"help": "steps between held-out evaluations"})
-    describe_steps: int = field(default=260, metadata={"help": "description SFT steps (0 = none)"})
+    describe_steps: int = field(default=400, metadata={"help": "description SFT steps (0 = none)"})
     describe_batch_size: int = field(default=16, metadata={"help": "clips per description step"})
     describe_learning_rate: float = field(default=3e-3, metadata={"help": "description SFT peak learning rate"})
     describe_max_grad_norm: float = field(default=1.0, metadata={"help": "description SFT gradient clipping"})
@@ -324,3 +324,69 @@ def pretrain_tiny_base(
                                          "towers": towers[-1] if towers else None,
                                          "describe": described[-1] if described else None}
     return towers + described
+
+
+def build_tiny_base(
+    manifest: str | os.PathLike, out: str | os.PathLike, split: str = "train", seed: int = 0,
+    config: PerceptionConfig | None = None, decode: dict | None = None, tiny: dict | None = None,
+    labels: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+    log_path: str | os.PathLike | None = None,
+) -> Path:
+    """Build the tiny thinker, pre-train it on ``manifest``'s ``split`` and save it to ``out`` (model
+    files; the history in ``log_path``, default ``out/perception.jsonl``). Uses every CPU core meanwhile."""
+    from omnibench.data.manifest import read_manifest
+    from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
+    from omnibench.labels import DFEW7
+    from omnibench.model.loading import save_model
+    from omnibench.model.tiny import build_tiny
+
+    manifest, out = Path(manifest), Path(out)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"manifest {manifest} not found; create SynthEmo with `omnibench synth --out {manifest.parent}`")
+    clips = read_manifest(manifest, split=split)
+    if not clips:
+        raise ValueError(f"{manifest} has no clips in split {split!r}")
+    cfg = config or PerceptionConfig(seed=seed)
+    labels = tuple(labels or DFEW7)
+    model, processor = build_tiny(labels=labels, seed=seed, **dict(tiny or {}))
+    cache = DecodeCache(cache_dir or manifest.parent / ".decode_cache")
+    media, _ = decode_clips(clips, DecodeConfig(**dict(decode or {})), cache=cache, progress=progress)
+    kept = {m.clip_id for m in media}
+    clips = [c for c in clips if c.id in kept]
+    log = Path(log_path) if log_path else out / "perception.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))  # batch-32 tower passes use every core
+    try:
+        pretrain_tiny_base(model, processor, clips, media, cfg, labels=labels, progress=progress, log_path=log)
+    finally:
+        torch.set_num_threads(threads)
+    save_model(model, processor, out)
+    return out
+
+
+def add_base_args(parser) -> None:
+    from dataclasses import fields
+
+    parser.add_argument("--manifest", required=True, help="manifest.jsonl (SynthEmo: per-modality labels and cues)")
+    parser.add_argument("--out", required=True, help="folder for the base model (loadable with load_model)")
+    parser.add_argument("--split", default="train", help="split to pre-train on (default: train)")
+    parser.add_argument("--seed", type=int, default=0, help="model initialisation and batch order")
+    for f in fields(PerceptionConfig):
+        if f.name == "seed":
+            continue
+        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], float)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f.metadata.get("help"))
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def cli_base(args) -> int:
+    from dataclasses import fields
+
+    cfg = PerceptionConfig(seed=args.seed, **{f.name: getattr(args, f.name) for f in fields(PerceptionConfig)
+                                              if f.name != "seed"})
+    out = build_tiny_base(args.manifest, args.out, split=args.split, seed=args.seed, config=cfg,
+                          progress=not args.no_progress)
+    print(f"base model: {out}")
+    return 0
