@@ -719,12 +719,11 @@ def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Ma
                     decode: Mapping | None = None, split: str = "train", progress: bool = False) -> Path:
     """The base checkpoint of the run, saved to ``checkpoints/base/model``.
 
-    ``model="tiny"``: the embedded tiny thinker, built from scratch; then, unless
-    ``perception={"steps": 0}``, its vision and audio towers are pre-trained on the run's ``split``
-    (:func:`omnibench.model.perception.pretrain_tiny_base`; ``perception`` holds
-    :class:`~omnibench.model.perception.PerceptionConfig` fields) so that the base model, like a real
-    omni model, starts with working perception and an untrained answer. The read-out accuracies go to
-    ``checkpoints/base/perception.jsonl``. Any other ``model`` is a local model folder, registered
+    ``model="tiny"``: the embedded tiny thinker, built from scratch, then pre-trained on the run's
+    ``split`` (:func:`omnibench.model.perception.build_tiny_base`; ``perception`` holds
+    :class:`~omnibench.model.perception.PerceptionConfig` fields, ``{"steps": 0, "describe_steps": 0}``
+    skips it) so that the base model, like a real omni model, starts with working perception and no
+    emotion answer. The history goes to ``checkpoints/base/perception.jsonl``. Any other ``model`` is a local model folder, registered
     without copying (its encoders are already trained)."""
     if model == "tiny":
         from omnibench.labels import DFEW7
@@ -733,6 +732,7 @@ def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Ma
 
         cfg = PerceptionConfig(**{"seed": seed, **dict(perception or {})})
         out = run.checkpoint("base")
+        (run.train_dir("base") / "perception.jsonl").unlink(missing_ok=True)  # a re-run's old history
         if cfg.steps or cfg.describe_steps:
             return build_tiny_base(run.manifest, out, split=split, seed=seed, config=cfg, decode=decode, tiny=tiny,
                                    labels=labels, cache_dir=run.data / ".decode_cache", progress=progress,
@@ -743,6 +743,7 @@ def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Ma
     path = Path(model).expanduser()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"base model folder {path} has no config.json; give a local Qwen2.5-Omni folder or 'tiny'")
+    (run.train_dir("base") / "perception.jsonl").unlink(missing_ok=True)
     return run.register_checkpoint("base", path)
 
 

@@ -309,14 +309,18 @@ def plot_training_curves(metrics, keys: Sequence[str] | None = None, x: str = "s
 
 def plot_perception(log, ax=None):
     """Held-out read-out accuracy of the tiny base model's towers during perception pre-training
-    (``checkpoints/base/perception.jsonl``), one line per modality."""
+    (``checkpoints/base/perception.jsonl``), one line per modality; the description stage's loss when
+    the towers were not pre-trained."""
     import pandas as pd
 
     df = read_metrics_jsonl(log) if isinstance(log, (str, os.PathLike)) else pd.DataFrame(log)
     towers = df[df["stage"] == "towers"] if "stage" in df else df
     cols = [c for c in ("video_accuracy", "audio_accuracy") if c in towers and towers[c].notna().any()]
     if not cols:
-        raise KeyError(f"no tower read-out accuracy in {log}; was perception pre-training run with val_fraction > 0?")
+        described = df[df["stage"] == "describe"] if "stage" in df else df.iloc[:0]
+        if described.empty:
+            raise KeyError(f"no tower read-out accuracy or description loss in {log}")
+        return plot_training_curves(described, keys=["loss"], ax=ax, title="base model: description pre-training")
     fig, ax = _ax(ax, figsize=(5, 3))
     for c in cols:
         ax.plot(towers["step"], towers[c], marker="o", lw=1.2, label=c.split("_")[0])

@@ -276,7 +276,8 @@ def load_policy(recipe: TrainRecipe):
     path = Path(recipe.model)
     if not path.is_dir():
         raise FileNotFoundError(
-            f"model folder {path} not found; give a folder written by save_model/run_sft, or model: tiny"
+            f"model folder {path} not found; give a folder written by save_model/run_sft, or build the tiny "
+            f"base model there first (`omnibench base --manifest MANIFEST --out {path}`), or model: tiny"
         )
     return load_model(path)
 

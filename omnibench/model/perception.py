@@ -105,7 +105,8 @@ def pooled_features(model, batch) -> dict[str, torch.Tensor]:
     if "pixel_values_videos" in batch:
         pooled = inner.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"]).pooler_output
         if not isinstance(pooled, (tuple, list)):
-            pooled = torch.split(pooled, (batch["video_grid_thw"].prod(-1) // 4).tolist())
+            merge = inner.visual.spatial_merge_size**2
+            pooled = torch.split(pooled, (batch["video_grid_thw"].prod(-1) // merge).tolist())
         out["video"] = torch.stack([p.mean(0) for p in pooled])
     if "input_features" in batch:
         mask = batch["feature_attention_mask"]
@@ -154,7 +155,8 @@ def pretrain_encoders(
                          f"(first: {partial[:3]}); decode with missing_audio='skip' to leave them out")
     n_val = round(n * cfg.val_fraction)
     if n - n_val < cfg.batch_size:
-        raise ValueError(f"{n} clips leave {n - n_val} for training, fewer than batch_size {cfg.batch_size}")
+        raise ValueError(f"{n} clips leave {n - n_val} for training, fewer than batch_size {cfg.batch_size}; "
+                         "lower batch_size (--batch-size) or val_fraction (--val-fraction)")
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(n)
     val, train = order[:n_val], order[n_val:]
@@ -225,7 +227,7 @@ def description_targets(clips: Sequence) -> list[str]:
             out.append(description_text(meta["cues"]))
         else:
             raise ValueError(f"clip {c.id} has neither meta['description'] nor SynthEmo meta['cues']; "
-                             "give descriptions or set describe_steps: 0")
+                             "give descriptions or skip the stage (describe_steps: 0 / --describe-steps 0)")
     return out
 
 
@@ -317,8 +319,10 @@ def pretrain_tiny_base(
     if not labels:
         raise ValueError("pretrain_tiny_base needs the model's label set (labels=...)")
     texts = description_targets(clips) if cfg.describe_steps else []
-    towers = pretrain_encoders(model, processor, media, modality_targets(clips, labels, cfg.targets),
-                               len(labels), cfg, progress=progress, log_path=log_path)
+    targets = (modality_targets(clips, labels, cfg.targets) if cfg.steps
+               else {m: np.zeros(len(clips), np.int64) for m in ("video", "audio")})  # towers skipped
+    towers = pretrain_encoders(model, processor, media, targets, len(labels), cfg, progress=progress,
+                               log_path=log_path)
     described = pretrain_describer(model, processor, media, texts, cfg, progress=progress, log_path=log_path)
     model.config.omnibench_perception = {**asdict(cfg), "n_clips": len(clips),
                                          "towers": towers[-1] if towers else None,
@@ -373,11 +377,16 @@ def add_base_args(parser) -> None:
     parser.add_argument("--out", required=True, help="folder for the base model (loadable with load_model)")
     parser.add_argument("--split", default="train", help="split to pre-train on (default: train)")
     parser.add_argument("--seed", type=int, default=0, help="model initialisation and batch order")
+    kinds = {"int": int, "float": float, "str": str}
     for f in fields(PerceptionConfig):
         if f.name == "seed":
             continue
-        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], float)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f.metadata.get("help"))
+        kind = kinds.get(str(f.type).split(" ")[0])
+        if kind is None:
+            raise TypeError(f"PerceptionConfig.{f.name}: no command-line type for {f.type!r}")
+        extra = {"choices": TARGETS} if f.name == "targets" else {}
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
+                            help=f.metadata.get("help"), **extra)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
