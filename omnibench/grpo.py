@@ -61,6 +61,7 @@ from omnibench.recipes import (
     MetricsJSONL,
     TrainRecipe,
     common_args,
+    droppable_modalities,
     load_clips,
     load_policy,
     lora_config,
@@ -176,6 +177,8 @@ class OmniGRPOTrainer(GRPOTrainer):
         prompt: the user prompt text given to the model (default: R1-Omni's).
         modality_dropout: probability that a clip (all G completions of its group) is shown
             without its video or without its audio block in a training step.
+        droppable: clip id -> the modalities dropout may remove from it (default: both; see
+            :func:`omnibench.recipes.droppable_modalities`).
         ref_model: reference model for ``beta > 0`` (default: a frozen copy of ``model``).
         share_encoders: encode each distinct clip once per forward pass, although its G rows
             repeat it (``omnibench.model.encoders.share_encoders``; same gradients).
@@ -191,6 +194,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         media_store: Callable[[str], Any],
         prompt: str | None = None,
         modality_dropout: float = 0.0,
+        droppable: dict | None = None,
         ref_model=None,
         share_encoders: bool = True,
         peft_config=None,
@@ -206,6 +210,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         self.media_store = media_store
         self.prompt = prompt or DEFAULT_PROMPT
         self.modality_dropout = float(modality_dropout)
+        self.droppable = droppable or {}  # clip id -> modalities dropout may remove (default: both)
         self._pending_rows: list[_Row] | None = None
         self._active_media: list[dict] | None = None
         args.remove_unused_columns = False  # the clip_id column must reach _generate_and_score_completions
@@ -274,7 +279,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         for cid in distinct:
             m = self.media_store(cid)
             rng = random.Random(stable_seed(self.args.seed, self.state.global_step, cid))
-            m, keep = modality_dropout(m, self.modality_dropout if train else 0.0, rng)
+            m, keep = modality_dropout(m, self.modality_dropout if train else 0.0, rng, self.droppable.get(cid))
             media.append(m)
             mods.append(keep)
         batch = build_inputs(self.processing_class, media, mods, prompt=self.prompt)
@@ -448,6 +453,7 @@ def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=No
     return OmniGRPOTrainer(
         model, reward_funcs, recipe.grpo_config(), _dataset(clips, prompt),
         media_store=store, prompt=prompt, modality_dropout=recipe.modality_dropout,
+        droppable={c.id: droppable_modalities(c, recipe.modality_dropout_policy) for c in clips},
         peft_config=peft, processing_class=processor, callbacks=[metrics, *callbacks],
     )
 

@@ -40,6 +40,7 @@ from omnibench.recipes import (
     MetricsJSONL,
     TrainRecipe,
     common_args,
+    droppable_modalities,
     load_clips,
     load_policy,
     lora_config,
@@ -85,7 +86,7 @@ class OmniSFTCollator:
     """Batch of ``{"clip_id", "target"}`` -> model inputs with labels on the answer tokens only."""
 
     def __init__(self, processor, media_store: Callable[[str], Any], prompt: str | None = None,
-                 modality_dropout: float = 0.0, seed: int = 0):
+                 modality_dropout: float = 0.0, seed: int = 0, droppable: dict | None = None):
         from omnibench.model.inputs import DEFAULT_PROMPT
 
         self.processor = processor
@@ -93,6 +94,7 @@ class OmniSFTCollator:
         self.prompt = prompt or DEFAULT_PROMPT
         self.p = float(modality_dropout)
         self.rng = random.Random(seed)
+        self.droppable = droppable or {}  # clip id -> modalities dropout may remove (default: both)
         self.seen: dict[str, int] = {}  # how often each modality set was used (for the report)
 
     def __call__(self, features: Sequence[dict]) -> dict:
@@ -100,7 +102,8 @@ class OmniSFTCollator:
 
         media, mods = [], []
         for f in features:
-            m, keep = modality_dropout(self.media_store(f["clip_id"]), self.p, self.rng)
+            m, keep = modality_dropout(self.media_store(f["clip_id"]), self.p, self.rng,
+                                       self.droppable.get(f["clip_id"]))
             media.append(m)
             mods.append(keep)
             name = ",".join(sorted(keep)) or "none"
@@ -161,7 +164,8 @@ def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=Non
         model = get_peft_model(model, peft)
     else:
         set_trainable(model, recipe.freeze_vision, recipe.freeze_audio)
-    collator = OmniSFTCollator(processor, store, recipe.prompt, recipe.modality_dropout, recipe.seed)
+    droppable = {c.id: droppable_modalities(c, recipe.modality_dropout_policy) for c in clips}
+    collator = OmniSFTCollator(processor, store, recipe.prompt, recipe.modality_dropout, recipe.seed, droppable)
     metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl")
     return Trainer(model=model, args=recipe.training_args(), train_dataset=SFTDataset(clips, recipe.mode),
                    data_collator=collator, callbacks=[metrics, *callbacks])

@@ -100,3 +100,31 @@ def test_cli_sft_trains_and_saves_a_loadable_model(synthemo, tmp_path):
     out2 = tmp_path / "label_only"
     assert main(["sft", "--config", str(cfg), "--out", str(out2), "--mode", "label_only", "--max-steps", "1"]) == 0
     assert (out2 / "model" / "config.json").is_file()
+
+
+def test_consistent_dropout_never_removes_the_modality_that_carries_the_label(tiny, store):
+    from omnibench.recipes import droppable_modalities
+
+    def clip(i, cond):
+        labels = {"both": ("sad", "sad"), "video": ("sad", "neutral"), "audio": ("neutral", "sad")}[cond]
+        return Clip(id=f"c{i}", video="x.mp4", label="sad", split="train",
+                    meta={"video_label": labels[0], "audio_label": labels[1]})
+
+    clips = [clip(0, "both"), clip(1, "video"), clip(2, "audio"), clip(3, "video")]
+    assert [sorted(droppable_modalities(c, "consistent")) for c in clips] == [
+        ["audio", "video"], ["audio"], ["video"], ["audio"]]
+    assert all(droppable_modalities(c, "any") == {"video", "audio"} for c in clips)
+    collator = OmniSFTCollator(tiny[1], store, modality_dropout=1.0, seed=3,
+                               droppable={c.id: droppable_modalities(c, "consistent") for c in clips})
+    seen = []
+    for _ in range(10):
+        before = dict(collator.seen)
+        collator([{"clip_id": "c1", "target": REASONING}, {"clip_id": "c2", "target": REASONING}])
+        seen.append({k: collator.seen[k] - before.get(k, 0) for k in collator.seen if collator.seen[k] != before.get(k, 0)})
+    assert all(s == {"video": 1, "audio": 1} for s in seen)  # c1 keeps its face, c2 its voice, every time
+    neutral = Clip(id="n", video="x.mp4", label="sad", split="train", meta={"video_label": "neutral", "audio_label": "neutral"})
+    assert droppable_modalities(neutral, "consistent") == frozenset()
+    with pytest.raises(ValueError, match=r"'real-1'.*per-modality labels"):
+        droppable_modalities(Clip(id="real-1", video="x.mp4", label="sad", split="train", meta={}), "consistent")
+    with pytest.raises(ValueError, match="one of"):
+        droppable_modalities(clips[0], "sometimes")
