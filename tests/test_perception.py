@@ -175,13 +175,13 @@ def test_perception_plot_and_summary_read_the_log(tmp_path):
     rows = [{"stage": "towers", "step": s, "loss": 3.0 - s, "video_accuracy": 0.2 * s, "audio_accuracy": 0.1 * s}
             for s in (1, 2)] + [{"stage": "describe", "step": 5, "loss": 0.4, "learning_rate": 0.0}]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    fig, ax = plot_perception(log)
+    _, ax = plot_perception(log)
     assert [line.get_label() for line in ax.get_lines()] == ["video", "audio"]
     assert list(ax.get_lines()[0].get_ydata()) == [0.2, 0.4]
     assert perception_summary(log) == {"towers": {"step": 2, "loss": 1.0, "video_accuracy": 0.4, "audio_accuracy": 0.2},
                                        "describe": {"step": 5, "loss": 0.4}}
     (tmp_path / "describe.jsonl").write_text(json.dumps({"stage": "describe", "step": 1, "loss": 1.0}) + "\n")
-    fig, ax = plot_perception(tmp_path / "describe.jsonl")  # towers not pre-trained: the description loss
+    _, ax = plot_perception(tmp_path / "describe.jsonl")  # towers not pre-trained: the description loss
     assert list(ax.get_lines()[0].get_ydata()) == [1.0]
     (tmp_path / "empty.jsonl").write_text(json.dumps({"stage": "other", "step": 1}) + "\n")
     with pytest.raises(KeyError, match="read-out accuracy or description loss"):
