@@ -187,18 +187,8 @@ def pretrain_encoders(
         idx = rng.choice(train, cfg.batch_size, replace=False)
         feats = pooled_features(model, build_inputs(processor, [media[i] for i in idx], ALL))
         losses = {m: torch.nn.functional.cross_entropy(heads[m](feats[m]), y[m][idx]) for m in heads}
-        loss = sum(losses.values())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.max_grad_norm:
-            for t in towers:
-                torch.nn.utils.clip_grad_norm_(t.parameters(), cfg.max_grad_norm)
-        opt.step()
-        sched.step()
-        running.append(float(loss.detach()))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
+        _optimizer_step(sum(losses.values()), opt, sched, [t.parameters() for t in towers], cfg.max_grad_norm,
+                        running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.steps:
             model.eval()
             acc = _accuracy(model, processor, heads, val_media, val_y, 64) if n_val else {}
@@ -271,17 +261,7 @@ def pretrain_describer(
         pos += cfg.describe_batch_size
         batch = build_inputs(processor, [media[i] for i in idx], ALL, prompt=DESCRIBE_PROMPT,
                              completions=[texts[i] for i in idx], return_labels=True)
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.describe_max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, cfg.describe_max_grad_norm)
-        opt.step()
-        sched.step()
-        running.append(float(loss.detach()))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
+        _optimizer_step(model(**batch).loss, opt, sched, [params], cfg.describe_max_grad_norm, running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.describe_steps:
             row = {"stage": "describe", "step": step + 1, "loss": float(np.mean(running[-cfg.eval_every :])),
                    "learning_rate": sched.get_last_lr()[0]}
@@ -291,6 +271,21 @@ def pretrain_describer(
         bar.close()
     model.train(was_training)
     return history
+
+
+def _optimizer_step(loss, opt, sched, clip_groups, max_norm, running: list, bar) -> None:
+    """Backward, per-group gradient clipping (``max_norm`` falsy: none), step, schedule, progress."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_norm:
+        for group in clip_groups:
+            torch.nn.utils.clip_grad_norm_(group, max_norm)
+    opt.step()
+    sched.step()
+    running.append(float(loss.detach()))
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
 
 
 def _bar(progress: bool, total: int, desc: str):
