@@ -193,11 +193,8 @@ def pretrain_encoders(
             model.eval()
             acc = _accuracy(model, processor, heads, val_media, val_y, 64) if n_val else {}
             model.train()
-            row = {"stage": "towers", "step": step + 1, "loss": float(np.mean(running[-cfg.eval_every :])),
-                   "learning_rate": sched.get_last_lr()[0],
-                   **{f"{m}_accuracy": a for m, a in acc.items()}}
-            history.append(row)
-            _append(log_path, row)
+            _record(history, log_path, "towers", step + 1, running[-cfg.eval_every :], sched,
+                    **{f"{m}_accuracy": a for m, a in acc.items()})
     if bar is not None:
         bar.close()
     model.train(was_training)
@@ -263,10 +260,7 @@ def pretrain_describer(
                              completions=[texts[i] for i in idx], return_labels=True)
         _optimizer_step(model(**batch).loss, opt, sched, [params], cfg.describe_max_grad_norm, running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.describe_steps:
-            row = {"stage": "describe", "step": step + 1, "loss": float(np.mean(running[-cfg.eval_every :])),
-                   "learning_rate": sched.get_last_lr()[0]}
-            history.append(row)
-            _append(log_path, row)
+            _record(history, log_path, "describe", step + 1, running[-cfg.eval_every :], sched)
     if bar is not None:
         bar.close()
     model.train(was_training)
@@ -296,7 +290,10 @@ def _bar(progress: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="step")
 
 
-def _append(log_path, row: dict) -> None:
+def _record(history: list, log_path, stage: str, step: int, losses: list, sched, **extra) -> None:
+    """One history row (stage, step, mean of ``losses``, learning rate, ``extra``), also appended to ``log_path``."""
+    row = {"stage": stage, "step": step, "loss": float(np.mean(losses)), "learning_rate": sched.get_last_lr()[0], **extra}
+    history.append(row)
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as f:
