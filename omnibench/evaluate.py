@@ -21,10 +21,7 @@ The pieces, from pure to model-bound:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from omnibench.labels import DFEW7, normalize_label
+from omnibench.answers import parse_answer, resolve, resolve_gold, resolve_label
+from omnibench.io import read_jsonl, update_json, write_jsonl
+from omnibench.labels import DFEW7
+
+__all__ = [
+    "CHECKPOINTS", "SPLITS", "SUMMARY_KEYS", "EvalConfig", "EvalResult", "add_eval_args", "cli_eval",
+    "default_run_dir", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels",
+    "read_predictions", "summary_cell", "update_metrics_json", "validate_eval_schema",
+]
 
 #: Checkpoint and split names of the R1-Omni-shaped table (metrics.json "eval").
 CHECKPOINTS: tuple[str, ...] = ("base", "cold_start", "label_sft", "grpo")
@@ -40,51 +45,12 @@ SPLITS: tuple[str, ...] = ("test_id", "test_ood")
 #: Keys of one metrics.json "eval" cell.
 SUMMARY_KEYS: tuple[str, ...] = ("war", "uar", "war_ci", "uar_ci", "n", "unparseable")
 
-# ------------------------------------------------------------------------------------------ parsing
+# ------------------------------------------------------------------------------------------ answers
 
-
-def parse_answer(text) -> str | None:
-    """The answer text of a completion (:func:`omnibench.rewards.parse_answer`: last complete
-    ``<answer>…</answer>``, stripped); a string or a TRL conversational completion. Empty -> None."""
-    from omnibench.rewards import parse_answer as _parse
-
-    return _parse(text) or None
-
-
-def resolve_prediction(completion: str | None, labels: Sequence[str]) -> tuple[str | None, str]:
-    """(label or None, status) for a completion against the model's label set.
-
-    status: ``ok`` (an exact label), ``alias`` (mapped through the data cards' aliases),
-    ``out_of_set`` (an answer that is not, or does not map to, one of ``labels``; returned label None),
-    ``unparseable`` (no ``<answer>…</answer>``).
-    """
-    raw = parse_answer(completion or "")
-    if raw is None:
-        return None, "unparseable"
-    if raw in labels:
-        return raw, "ok"
-    canon = normalize_label(raw)
-    if canon is not None and canon in labels:
-        return canon, "alias"
-    # A label of the set written in another case/spacing, unknown to the cards.
-    low = re.sub(r"\s+", " ", raw).strip().lower()
-    for lab in labels:
-        if lab.lower() == low:
-            return lab, "alias"
-    return None, "out_of_set"
-
-
-def resolve_gold(gold: str | None, labels: Sequence[str]) -> tuple[str | None, str]:
-    """(label, status) of a gold label: ``ok`` | ``alias`` | ``out_of_set`` (kept as-is, counted wrong)
-    | ``missing`` (None: unlabelled clip)."""
-    if gold is None:
-        return None, "missing"
-    if gold in labels:
-        return gold, "ok"
-    canon = normalize_label(gold)
-    if canon is not None and canon in labels:
-        return canon, "alias"
-    return str(gold), "out_of_set"
+#: A completion's label and status under a label set (``omnibench.answers.resolve``, the rule the
+#: accuracy reward uses too); kept under the name the evaluation has always used.
+resolve_prediction = resolve
+__all__ += ["parse_answer", "resolve_gold", "resolve_label", "resolve_prediction"]
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -217,18 +183,6 @@ def metrics(
     }
 
 
-def resolve_label(label: str | None, labels: Sequence[str]) -> tuple[str | None, str]:
-    """(label or None, status) for an already-extracted predicted label (not a completion)."""
-    if label is None:
-        return None, "unparseable"
-    if label in labels:
-        return label, "ok"
-    canon = normalize_label(label)
-    if canon is not None and canon in labels:
-        return canon, "alias"
-    return None, "out_of_set"
-
-
 def summary_cell(m: Mapping) -> dict:
     """The metrics.json "eval" cell (exactly :data:`SUMMARY_KEYS`) from a :func:`metrics` dict."""
     return {
@@ -309,7 +263,7 @@ class EvalResult:
 
     def write_predictions(self, path: str | os.PathLike) -> Path:
         """Predictions as JSONL (id, gold, prediction, completion, parsed, status, modalities, checkpoint, split)."""
-        return _atomic_write(Path(path), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records()))
+        return write_jsonl(path, self.records())
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping], labels: Sequence[str] = DFEW7, n_boot: int = 1000, seed: int = 0):
@@ -336,51 +290,10 @@ def read_predictions(path: str | os.PathLike, labels: Sequence[str] = DFEW7, n_b
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} not found (write one with `omnibench eval`)")
-    with open(path, encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return EvalResult.from_records(records, labels=labels, n_boot=n_boot, seed=seed)
+    return EvalResult.from_records(read_jsonl(path), labels=labels, n_boot=n_boot, seed=seed)
 
 
 # ------------------------------------------------------------------------------------------ metrics.json
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _deep_merge(base: dict, new: Mapping, depth: int) -> dict:
-    """Merge ``new`` into ``base`` through ``depth`` levels of keys; deeper values are replaced whole."""
-    out = dict(base)
-    for k, v in new.items():
-        if depth > 1 and isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v, depth - 1)
-        else:
-            out[k] = v
-    return out
-
-
-def _json_safe(x):
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    if isinstance(x, (np.floating,)):
-        return _json_safe(float(x))
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, Mapping):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
 
 
 def update_metrics_json(path: str | os.PathLike, update: Mapping, depth: int = 3) -> dict:
@@ -390,16 +303,7 @@ def update_metrics_json(path: str | os.PathLike, update: Mapping, depth: int = 3
     which a value replaces the old one whole (an eval cell is never a mix of two runs). Keys not in
     ``update`` are kept; NaN becomes null. Returns the merged dict.
     """
-    path = Path(path)
-    current: dict = {}
-    if path.exists():
-        try:
-            current = json.loads(path.read_text(encoding="utf-8") or "{}")
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON ({e.msg}); fix or remove it before merging") from None
-    merged = _deep_merge(current, _json_safe(dict(update)), depth)
-    _atomic_write(path, json.dumps(merged, indent=2, sort_keys=False) + "\n")
-    return merged
+    return update_json(path, update, depth)
 
 
 def eval_table(results: Sequence[EvalResult]) -> dict:
@@ -516,7 +420,7 @@ def evaluate_split(
             model, processor, media, mods, prompt=prompt, max_new_tokens=cfg.max_new_tokens,
             do_sample=False, batch_size=cfg.batch_size, progress=progress,
         )
-        resolved = [resolve_prediction(c, labels) for c in completions]
+        resolved = [resolve(c, labels) for c in completions]
     else:
         scores = score_labels(model, processor, media, mods, labels, prompt=prompt, batch_size=cfg.batch_size)
         best = np.asarray(scores).argmax(axis=1)
@@ -571,7 +475,9 @@ def default_run_dir(model_path: str | os.PathLike) -> Path:
     return parent.parent if parent.name == "checkpoints" else parent
 
 
-def _model_labels(model, dataset: str | None) -> tuple[str, ...]:
+def model_labels(model, dataset: str | None = None) -> tuple[str, ...]:
+    """The label set to score ``model`` with: ``dataset``'s card when given, else the labels the model
+    was trained on (``config.omnibench_labels``), else the DFEW seven."""
     from omnibench.labels import label_set
 
     if dataset:
@@ -605,7 +511,7 @@ def cli_eval(args: argparse.Namespace) -> int:
 
     model, processor = load_model(args.model)
     model.eval()
-    labels = _model_labels(model, getattr(args, "dataset", None))
+    labels = model_labels(model, getattr(args, "dataset", None))
     clips = read_manifest(args.manifest, split=args.split)
     if not clips:
         raise SystemExit(f"{args.manifest}: no clips in split {args.split!r}")

@@ -10,17 +10,20 @@ it out of the means).
 
 Two rewards reproduce R1-Omni:
 
-* :func:`accuracy_reward` -- 1.0 when the text in the **last** ``<answer>…</answer>`` is the gold
-  label after alias normalisation (``omnibench.labels.normalize_label``: case, surrounding and
-  repeated whitespace and data-card aliases such as "Happiness" do not matter); 0.0 otherwise,
-  including no answer tags or an empty answer; ``None`` when the clip has no gold label.
+* :func:`accuracy_reward` -- 1.0 when the completion's answer is the gold label, as
+  :func:`omnibench.answers.is_correct` decides it (the very rule the evaluation uses, so a reward is
+  never paid for an answer the table counts wrong): the text of the **last** ``<answer>…</answer>``
+  resolved against the clip's label set (column ``label_set``: one list of labels per completion, or
+  one list for all; without it, an open vocabulary: any spelling the data cards know, else the
+  case- and space-folded text). 0.0 otherwise, including no answer tags, an empty answer, an answer
+  outside the label set and a gold label outside it; ``None`` when the clip has no gold label.
 * :func:`format_reward` -- 1.0 when the completion is exactly ``<think>…</think>`` followed by
-  ``<answer>…</answer>``: whitespace between (and around) the two blocks is allowed, nothing else
-  is, each tag appears once, neither block contains another tag (no nesting), and neither block
-  is empty or whitespace only. R1-Omni's ``fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>")``
-  accepts ``<think></think>``; here GRPO on the tiny model learned exactly that within 100 steps
-  (dropping the reasoning the project exists to study), so an empty block earns no format reward.
-  Tags are case-sensitive.
+  ``<answer>…</answer>`` (:func:`omnibench.answers.is_well_formed`): whitespace between (and around)
+  the two blocks is allowed, nothing else is, each tag appears once, neither block contains another
+  tag (no nesting), and neither block is empty or whitespace only. R1-Omni's
+  ``fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>")`` accepts ``<think></think>``; here GRPO
+  on the tiny model learned exactly that within 100 steps (dropping the reasoning the project exists
+  to study), so an empty block earns no format reward. Tags are case-sensitive.
 
 Rewards are registered by name in :data:`REWARDS` (``@register("name")``); :func:`get_reward`
 also resolves ``"package.module:function"`` so any TRL-style reward function can be named in a
@@ -31,20 +34,28 @@ weights GRPO uses, and :func:`combined_reward` gives their weighted sum as one r
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from omnibench.labels import normalize_label
+from omnibench.answers import completion_text, is_correct, is_well_formed, parse_answer
+
+__all__ = [
+    "REWARDS",
+    "accuracy_reward",
+    "combined_reward",
+    "completion_text",
+    "format_reward",
+    "get_reward",
+    "is_well_formed",
+    "parse_answer",
+    "register",
+    "resolve_rewards",
+]
 
 RewardFn = Callable[..., list]
 
 #: name -> reward function (the names recipes use).
 REWARDS: dict[str, RewardFn] = {}
-
-_ANSWER_RE = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.DOTALL)
-_FORMAT_RE = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
 def register(name: str) -> Callable[[RewardFn], RewardFn]:
@@ -59,53 +70,6 @@ def register(name: str) -> Callable[[RewardFn], RewardFn]:
     return deco
 
 
-def completion_text(completion: Any) -> str:
-    """The text of one completion: a string, or TRL's conversational list of messages.
-
-    For a message list, the last assistant message is used (its ``content`` may itself be a list of
-    ``{"type": "text", "text": ...}`` parts, which are joined).
-    """
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Mapping):
-        completion = [completion]
-    if isinstance(completion, Sequence) and completion and all(isinstance(m, Mapping) for m in completion):
-        messages = [m for m in completion if m.get("role", "assistant") == "assistant"] or list(completion)
-        content = messages[-1].get("content", "")
-        if isinstance(content, str):
-            return content
-        if isinstance(content, Sequence):
-            return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-    raise TypeError(
-        f"cannot read a completion of type {type(completion).__name__}: expected a string or a list of "
-        '{"role": ..., "content": ...} messages'
-    )
-
-
-def parse_answer(text: Any) -> str | None:
-    """Stripped text inside the last complete ``<answer>…</answer>``; None when there is none.
-
-    "Last complete" means the last closing tag paired with the nearest opening tag before it, so
-    ``<answer>a</answer><answer>b</answer>`` gives ``"b"``, ``<answer><answer>b</answer></answer>``
-    gives ``"b"`` and an unclosed trailing ``<answer>c`` is ignored. Accepts completions in any form
-    :func:`completion_text` reads.
-    """
-    if text is None:
-        return None
-    matches = _ANSWER_RE.findall(completion_text(text))
-    return matches[-1].strip() if matches else None
-
-
-def _canonical(text: str | None) -> str | None:
-    """Canonical label when the data cards know the spelling, else the case/space-folded text."""
-    if text is None:
-        return None
-    folded = re.sub(r"\s+", " ", str(text)).strip().lower()
-    if not folded:
-        return None
-    return normalize_label(folded) or folded
-
-
 def _per_completion(value: Any, n: int, name: str) -> list:
     if value is None or isinstance(value, str):
         return [value] * n
@@ -115,31 +79,34 @@ def _per_completion(value: Any, n: int, name: str) -> list:
     return values
 
 
+def _label_sets(value: Any, n: int) -> list:
+    """One label set (or None: open vocabulary) per completion, from a ``label_set`` column."""
+    if value is None:
+        return [None] * n
+    values = list(value)
+    if values and all(isinstance(v, str) for v in values):  # one label set for every completion
+        return [tuple(values)] * n
+    if len(values) != n:
+        raise ValueError(f"reward got {len(values)} label sets for {n} completions; pass one per completion")
+    return [tuple(v) if v is not None else None for v in values]
+
+
 @register("accuracy")
-def accuracy_reward(completions: Sequence[Any], label: Any = None, **kwargs) -> list[float | None]:
-    """1.0 if the last ``<answer>`` equals the gold ``label`` after alias normalisation, else 0.0.
+def accuracy_reward(completions: Sequence[Any], label: Any = None, label_set: Any = None,
+                    **kwargs) -> list[float | None]:
+    """1.0 if the last ``<answer>`` is the gold ``label`` under the clip's ``label_set``, else 0.0.
 
     ``label`` holds one gold label per completion (a single string is broadcast); a completion whose
-    gold label is None or empty gets None (no accuracy applies).
+    gold label is None or empty gets None (no accuracy applies). ``label_set`` holds the label set of
+    each completion's clip (or one list for all; None: open vocabulary).
     """
     golds = _per_completion(label, len(completions), "label")
+    sets = _label_sets(label_set, len(completions))
     rewards: list[float | None] = []
-    for completion, gold in zip(completions, golds):
-        gold_c = _canonical(gold)
-        if gold_c is None:
-            rewards.append(None)
-            continue
-        pred_c = _canonical(parse_answer(completion))
-        rewards.append(1.0 if pred_c is not None and pred_c == gold_c else 0.0)
+    for completion, gold, labels in zip(completions, golds, sets):
+        ok = is_correct(completion, gold, labels)
+        rewards.append(None if ok is None else float(ok))
     return rewards
-
-
-def is_well_formed(text: Any) -> bool:
-    """True when the text is exactly one non-empty ``<think>…</think>`` then one non-empty ``<answer>…</answer>``."""
-    m = _FORMAT_RE.fullmatch(completion_text(text))
-    if m is None:
-        return False
-    return all(block.strip() and not any(tag in block for tag in _TAGS) for block in m.groups())
 
 
 @register("format")
