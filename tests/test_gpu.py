@@ -56,7 +56,6 @@ def test_shared_encoders_on_cuda_bf16(tiny):
 
 
 def test_grpo_step_on_cuda_in_bf16_moves_every_part(tiny, tmp_path):
-    pytest.importorskip("trl")
     from omnibench.data.manifest import Clip
     from omnibench.grpo import GRPORecipe, build_trainer
     from omnibench.recipes import MediaStore, load_recipe
