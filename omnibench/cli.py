@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("omnibench.evaluate", "WAR/UAR evaluation of a model on a manifest split"),
     "attribute": ("omnibench.attribution", "modality attribution (exact Shapley over video/audio)"),
     "run": ("omnibench.pipeline", "run the notebook pipeline with papermill into runs/NAME/"),
-    "report": ("omnibench.pipeline", "rebuild report.html for a run folder"),
+    "report": ("omnibench.report", "rebuild report.html for a run folder"),
 }
 
 

@@ -5,20 +5,27 @@ single-modality evaluation, the attribution validation and faithfulness summary,
 timing), ``state.json`` (stage status), ``figures/*.png`` (key figures embedded as base64 so the page
 stands alone; the rest linked) and the executed notebooks, which it renders to HTML with nbconvert
 and links.
+
+It sits above :mod:`omnibench.run` (the layout, the stages and the checkpoint names it reads) and
+below the pipeline runner, which calls it at the end of a run; ``omnibench report`` lives here.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import datetime as _dt
 import html
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-CHECKPOINTS = ("base", "cold_start", "label_sft", "grpo")
+from omnibench.io import atomic_write_text
+from omnibench.run import CHECKPOINTS, STAGES, RunFolder
+
 CHECKPOINT_TITLES = {
     "base": "base model",
     "cold_start": "cold-start SFT (explained)",
@@ -218,9 +225,7 @@ def render_notebook(ipynb: str | os.PathLike) -> Path:
     nb = nbformat.read(ipynb, as_version=4)
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb)
-    out = ipynb.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    return atomic_write_text(ipynb.with_suffix(".html"), body)
 
 
 def _figure_stems(figures: Path) -> list[str]:
@@ -254,13 +259,11 @@ def build_report(
 
     Args:
         run_dir: the run folder.
-        stages: the pipeline's stages (default ``omnibench.pipeline.STAGES``), for the status table
+        stages: the pipeline's stages (default :data:`omnibench.run.STAGES`), for the status table
             and the notebook links.
         render_notebooks: render each executed notebook to HTML (nbconvert) and link it.
         embed_all: embed every figure (default: the key figures; the rest are linked).
     """
-    from omnibench.pipeline import STAGES, RunFolder
-
     run = RunFolder(run_dir, create=False)
     stages = STAGES if stages is None else stages
     metrics = run.read_metrics()
@@ -391,8 +394,30 @@ def build_report(
 
     parts.append("<h2>Raw metrics.json</h2><pre>" + html.escape(json.dumps(metrics, indent=1)) + "</pre>")
     parts.append("</body></html>")
-    out = run.report_path
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(run.report_path, "\n".join(parts))
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI (wired by omnibench/cli.py)
+# --------------------------------------------------------------------------------------------------
+
+
+def add_report_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Flags of ``omnibench report``."""
+    parser.add_argument("run", help="run folder, or a run name under --runs-dir")
+    parser.add_argument("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
+    return parser
+
+
+def cli_report(args: argparse.Namespace) -> int:
+    """``omnibench report RUN``: (re)build report.html of a run folder and print the table."""
+    path = Path(args.run)
+    if not path.is_dir():
+        path = Path(args.runs_dir) / args.run
+    if not path.is_dir():
+        print(f"omnibench report: no run folder {args.run!r} (nor {path})", file=sys.stderr)
+        return 1
+    out = build_report(path)
+    print(f"report: {out}")
+    print(format_table(RunFolder(path, create=False).read_metrics()))
+    return 0
