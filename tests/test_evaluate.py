@@ -9,7 +9,6 @@ import pytest
 
 from omnibench.evaluate import (
     EvalResult,
-    bootstrap_war_uar,
     eval_table,
     metrics,
     read_predictions,
@@ -18,6 +17,7 @@ from omnibench.evaluate import (
     validate_eval_schema,
 )
 from omnibench.labels import DFEW7
+from omnibench.stats import bootstrap_war_uar
 
 LABELS = DFEW7
 
@@ -177,3 +177,123 @@ def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
     assert all(r["checkpoint"] == "grpo" and r["modalities"] == "video,audio" for r in rows)
     audio_rows = [json.loads(x) for x in (tmp_path / "run" / "predictions" / "grpo__test_id__audio.jsonl").read_text().splitlines()]
     assert all(r["prediction"] in DFEW7 for r in audio_rows)
+
+
+def _manifest(tmp_path, rows, dataset="ravdess", split="test"):
+    from omnibench.data.manifest import Clip, write_manifest
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0")  # never decoded: external predictions only read ids and gold labels
+    clips = [Clip(id=cid, video=str(video), label=lab, split=split, dataset=dataset) for cid, lab in rows]
+    return write_manifest(clips, tmp_path / "manifest.jsonl")
+
+
+def test_eval_scores_external_predictions_like_a_hand_computation(tmp_path, capsys):
+    """`omnibench eval --predictions`: a hand-written JSONL scored against RAVDESS's 8 labels."""
+    import argparse
+
+    from omnibench.evaluate import add_eval_args, cli_eval
+
+    rows = [("a", "happy"), ("b", "happy"), ("c", "calm"), ("d", "sad"), ("e", "angry")]
+    manifest = _manifest(tmp_path, rows)
+    preds = tmp_path / "other_model.jsonl"
+    preds.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "a", "completion": "<think>smile</think><answer>Happiness</answer>"},  # alias: right
+        {"id": "b", "completion": "<answer>sad</answer>"},                            # wrong
+        {"id": "c", "completion": "<answer>calm</answer>"},                           # calm is in RAVDESS: right
+        {"id": "d", "completion": "no tags at all"},                                  # unparseable: wrong
+        {"id": "zz", "completion": "<answer>happy</answer>"},                         # not in the split: skipped
+    ]) + "\n")  # clip e has no prediction: counted, wrong
+    args = add_eval_args(argparse.ArgumentParser()).parse_args(
+        ["--predictions", str(preds), "--manifest", str(manifest), "--split", "test", "--n-boot", "20"])
+    assert cli_eval(args) == 0
+    out = capsys.readouterr().out
+    assert "1 clip(s) of the split have no prediction" in out and "1 id(s) not in the split" in out
+    cell = json.loads((tmp_path / "metrics.json").read_text())["eval"]["other_model"]["test"]
+    # WAR = 2 right of 5; UAR over the gold classes present: happy 1/2, calm 1, sad 0, angry 0 -> 1.5 / 4
+    assert cell["n"] == 5 and cell["war"] == pytest.approx(2 / 5) and cell["uar"] == pytest.approx(1.5 / 4)
+    assert cell["unparseable"] == pytest.approx(2 / 5)  # d (no tags) and e (no prediction)
+    rows_out = [json.loads(x) for x in (tmp_path / "predictions" / "other_model__test__video+audio.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in rows_out] == ["happy", "sad", "calm", None, None]
+
+
+def test_external_predictions_csv_with_bare_labels(tmp_path):
+    from omnibench.data.manifest import read_manifest
+    from omnibench.evaluate import read_external_predictions
+
+    clips = read_manifest(_manifest(tmp_path, [("a", "contempt"), ("b", "anxiety")], dataset="mafw"))
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text("id,prediction\na,Contemptuous\nb,fear\n")
+    res = read_external_predictions(csv_path, clips, n_boot=0)
+    assert res.labels == tuple(__import__("omnibench.labels", fromlist=["x"]).label_set("mafw"))
+    assert res.prediction == ["contempt", "fear"] and res.status == ["alias", "ok"]
+    assert res.metrics["war"] == 0.5
+
+
+def test_external_predictions_errors_name_the_file(tmp_path):
+    from omnibench.data.manifest import read_manifest
+    from omnibench.evaluate import read_external_predictions
+
+    clips = read_manifest(_manifest(tmp_path, [("a", "happy")]))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"clip": "a", "completion": "x"}) + "\n")
+    with pytest.raises(ValueError, match="bad.jsonl: needs an 'id' column"):
+        read_external_predictions(bad, clips)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "nope", "prediction": "happy"}) + "\n")
+    with pytest.raises(ValueError, match="none of its 1 ids"):
+        read_external_predictions(other, clips)
+
+
+def test_each_dataset_is_scored_with_its_own_label_set():
+    from omnibench.data.manifest import Clip
+    from omnibench.evaluate import eval_labels
+    from omnibench.labels import label_set
+
+    def clips(ds):
+        return [Clip(id="x", video="v.mp4", label="happy", split="test", dataset=ds)]
+
+    assert eval_labels(clips("mafw")) == label_set("mafw") and len(label_set("mafw")) == 11
+    assert eval_labels(clips("ravdess")) == label_set("ravdess") and "calm" in eval_labels(clips("ravdess"))
+    assert eval_labels(clips("nocard"), default=("a", "b")) == ("a", "b")
+    with pytest.raises(ValueError, match="mixes clips of several datasets"):
+        eval_labels(clips("mafw") + clips("dfew"))
+
+
+def test_seven_class_subset_reports_the_clips_outside_it():
+    from omnibench.evaluate import subset_metrics
+    from omnibench.labels import label_set
+
+    mafw = label_set("mafw")
+    gold = ["contempt", "happy", "sad", "anxiety"]
+    pred = ["contempt", "happy", "happy", "fear"]
+    full = metrics(gold, pred, mafw, n_boot=0)
+    sub = subset_metrics(gold, pred, mafw, subset=DFEW7, n_boot=0)
+    assert full["war"] == pytest.approx(2 / 4)  # contempt counted right in the 11-label figure
+    assert sub["n"] == 2 and sub["n_outside_subset"] == 2 and sub["war"] == pytest.approx(1 / 2)
+    assert set(sub["subset"]) == set(DFEW7)
+
+
+@pytest.mark.slow
+def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_path, mp4_factory, capsys):
+    import argparse
+
+    from omnibench.data.manifest import Clip, write_manifest
+    from omnibench.data.media import CONFIG_KEY, DecodeConfig
+    from omnibench.evaluate import add_eval_args, cli_eval
+    from omnibench.model import build_tiny, save_model
+
+    model, proc = build_tiny(seed=0)
+    setattr(model.config, CONFIG_KEY, DecodeConfig(num_frames=4, size=64).settings())
+    save_model(model, proc, tmp_path / "run" / "checkpoints" / "grpo" / "model")
+    clips = [Clip(id=f"c{i}", video=str(mp4_factory(f"c{i}.mp4", seed=i)), label="happy", split="test_id")
+             for i in range(2)]
+    write_manifest(clips, tmp_path / "manifest.jsonl")
+    parser = add_eval_args(argparse.ArgumentParser())
+    base = ["--model", str(tmp_path / "run" / "checkpoints" / "grpo" / "model"), "--manifest",
+            str(tmp_path / "manifest.jsonl"), "--split", "test_id", "--max-new-tokens", "4", "--n-boot", "10"]
+    assert cli_eval(parser.parse_args(base)) == 0
+    assert "decode settings: 4 frames at 64x64 px" in capsys.readouterr().out
+    assert cli_eval(parser.parse_args(base + ["--num-frames", "2"])) == 0  # an override wins, and says so
+    assert "decode settings: 2 frames at 64x64 px" in capsys.readouterr().out
+    assert "grpo" in json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]
