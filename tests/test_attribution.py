@@ -214,6 +214,48 @@ def test_result_summaries_validation_and_roundtrip(tmp_path):
     assert dominant_agreement(res, back)["agreement"] == 1.0
 
 
+
+def test_validation_mask_is_the_selection_validation_counts():
+    res = _toy_result()
+    cond, gold, corr = np.array(res.condition), np.array(res.gold), res.correct
+    val = res.validation()
+    for mod in ("video", "audio"):
+        mask = res.validation_mask(mod)
+        np.testing.assert_array_equal(mask, (cond == mod) & (gold != "neutral") & corr)
+        assert val[mod]["n"] == mask.sum()
+        assert val[mod]["share_ok"] == pytest.approx(np.mean(np.nan_to_num(res.share_of(mod)[mask], nan=-1) > 0.5))
+    with pytest.raises(ValueError, match="validation is defined"):
+        res.validation_mask("text")
+
+
+def test_pick_examples_takes_correct_non_neutral_clips_one_condition_at_a_time():
+    res = AttributionResult(
+        ids=["n", "w", "v", "a", "b", "v2"], gold=["neutral", "sad", "sad", "happy", "angry", "happy"],
+        prediction=["neutral", "happy", "sad", "happy", "angry", "happy"], target=["neutral"] * 6,
+        condition=["video", "video", "video", "audio", "both", "video"], players=("video", "audio"),
+        values=np.zeros((6, 4)), phi=np.zeros((6, 2)), share=np.zeros((6, 2)))
+    # neutral gold ("n") and a wrong answer ("w") are passed over; conditions in turn, then again
+    assert res.pick_examples(n=3) == ["v", "a", "b"]
+    assert res.pick_examples(n=4) == ["v", "a", "b", "v2"]
+    assert res.pick_examples(n=6) == ["v", "a", "b", "v2", "n", "w"]  # then any clip, in order
+    assert res.pick_examples(n=2, conditions=("audio",)) == ["a", "n"]
+
+
+def test_subset_keeps_every_parallel_array_aligned():
+    res = _toy_result(n=10)
+    res.with_reasoning(["<think>smile pitch pitch</think>"] * 10, LEX)
+    mask = np.array([i % 3 == 0 for i in range(10)])
+    sub = res.subset(mask)
+    idx = np.flatnonzero(mask)
+    assert sub.ids == [res.ids[i] for i in idx] and sub.condition == [res.condition[i] for i in idx]
+    np.testing.assert_allclose(sub.phi, res.phi[idx])
+    np.testing.assert_allclose(sub.values, res.values[idx])
+    np.testing.assert_array_equal(sub.n_cues_audio, res.n_cues_audio[idx])
+    assert sub.completion == [res.completion[i] for i in idx] and sub.players == res.players
+    with pytest.raises(ValueError, match="mask has 3 entries"):
+        res.subset(np.ones(3, bool))
+
+
 # ------------------------------------------------------------------------------ with the tiny model
 
 
@@ -331,6 +373,55 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
     assert set(att["faithfulness"]) == {"agreement", "correlation"}
     assert summary["cross_check"]["n_clips"] == 2 and summary["cross_check"]["time_ratio"] > 0
     assert json.loads((run / "attribution_summary.json").read_text())["method"]["strategy"] == "drop"
+
+
+@pytest.mark.slow
+def test_cli_attribute_decodes_with_the_checkpoints_settings_and_writes_them(tiny, tmp_path, mp4_factory, capsys,
+                                                                              monkeypatch, caplog):
+    import argparse
+    import json
+
+    from omnibench.attribution import add_attribute_args, cli, cli_attribute
+    from omnibench.data.manifest import Clip, write_manifest
+    from omnibench.data.media import MediaStore
+    from omnibench.model import save_model
+
+    model, proc = tiny
+    ckpt = tmp_path / "run" / "checkpoints" / "grpo"
+    save_model(model, proc, ckpt)
+    cfg_path = ckpt / "config.json" if (ckpt / "config.json").is_file() else ckpt / "model" / "config.json"
+    config = json.loads(cfg_path.read_text())
+    config["omnibench_decode"] = {"num_frames": 4, "size": 64, "sr": 16000, "max_audio_s": None}  # not the defaults
+    cfg_path.write_text(json.dumps(config))
+    clips = [Clip(id=f"c{i}", video=str(mp4_factory(f"c{i}.mp4", seed=i)), label="happy", split="test_id",
+                  meta={"condition": "both"}) for i in range(2)]
+    write_manifest(clips, tmp_path / "manifest.jsonl")
+    decoded = []
+
+    class Spy(MediaStore):
+        def decode(self, clips, progress=False):
+            out = super().decode(clips, progress)
+            decoded.extend((m.frames.shape, self.config.to_dict()) for m in out)
+            return out
+
+    monkeypatch.setattr(cli, "MediaStore", Spy)
+    base = ["--model", str(ckpt), "--manifest", str(tmp_path / "manifest.jsonl"), "--split", "test_id",
+            "--no-generate", "--batch-size", "2"]
+    assert cli_attribute(add_attribute_args(argparse.ArgumentParser()).parse_args(base)) == 0
+    assert [shape[:3] for shape, _ in decoded] == [(4, 64, 64)] * 2  # the checkpoint's, not 8 x 112
+    summary = json.loads((tmp_path / "run" / "attribution_summary.json").read_text())
+    assert summary["decode"] == {"num_frames": 4, "size": 64, "sr": 16000, "max_audio_s": None,
+                                 "missing_audio": "error"}
+    assert "decode: 4 frames at 64x64 px" in capsys.readouterr().out
+    # a flag overrides the checkpoint's setting, with a warning, and the summary says what was used
+    decoded.clear()
+    with caplog.at_level("WARNING", logger="omnibench"):
+        assert cli_attribute(add_attribute_args(argparse.ArgumentParser()).parse_args(
+            base + ["--num-frames", "2", "--out", str(tmp_path / "out")])) == 0
+    assert [shape[0] for shape, _ in decoded] == [2, 2]
+    assert json.loads((tmp_path / "out" / "attribution_summary.json").read_text())["decode"]["num_frames"] == 2
+    assert any("num_frames" in r.getMessage() for r in caplog.records)
+    assert "decode: 2 frames at 64x64 px" in capsys.readouterr().out
 
 
 def test_resolve_position():

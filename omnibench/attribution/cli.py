@@ -11,7 +11,6 @@ faithfulness go into the run folder's ``metrics.json`` through the one merge
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 from omnibench.attribution.perceptual import perceptual_score
@@ -91,8 +90,7 @@ def cli_attribute(args: argparse.Namespace) -> int:
         clips = clips[: args.limit]
     out = Path(args.out) if args.out else default_run_dir(args.model)
     decode = decode_config_for(model, decode_overrides(args))
-    decode_settings = dataclasses.asdict(decode)
-    print("decode: " + ", ".join(f"{k}={v}" for k, v in decode_settings.items()), flush=True)
+    print(f"decode: {decode.describe()}", flush=True)
     media = MediaStore(clips, decode, cache=args.cache).decode(clips)
     position = "prompt" if (args.no_generate and args.position == "auto") else args.position
     cfg = AttributionConfig(players=tuple(args.players.split(",")), strategy=args.strategy, value=args.value,
@@ -110,7 +108,7 @@ def cli_attribute(args: argparse.Namespace) -> int:
     path = res.save(out / "attribution.jsonl")
     summary = res.summary()
     summary["method"]["generate_seconds"] = t_gen
-    summary["decode"] = decode_settings
+    summary["decode"] = decode.to_dict()
     if args.cross_check:
         k = min(args.cross_check, len(clips))
         t1 = time.perf_counter()
