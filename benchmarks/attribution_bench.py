@@ -24,10 +24,11 @@ import time
 
 import numpy as np
 
+from omnibench.answers import resolve
 from omnibench.attribution import AttributionConfig, attribute, attribute_generate, dominant_agreement
 from omnibench.data.manifest import read_manifest
 from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
-from omnibench.evaluate import _json_safe, resolve_prediction
+from omnibench.io import json_safe
 from omnibench.labels import DFEW7
 from omnibench.model import ALL, generate, load_model
 
@@ -71,7 +72,7 @@ def main(argv=None) -> dict:
     gold = [c.label for c in clips]
     comps, t_gen, _ = best_of(1, lambda: generate(model, proc, media, ALL, max_new_tokens=args.max_new_tokens,
                                                batch_size=args.batch_size))
-    pred = [resolve_prediction(c, DFEW7)[0] for c in comps]
+    pred = [resolve(c, DFEW7).label for c in comps]
     out: dict = {"model": args.model, "split": args.split, "n": len(clips), "strategy": args.strategy,
                  "accuracy_generated": float(np.mean([p == g for p, g in zip(pred, gold)])),
                  "generate_full_cpu_s": t_gen}
@@ -99,7 +100,7 @@ def main(argv=None) -> dict:
                              "n_tie": int(sum(d is None for d in g.dominant()))}
     for pos, r in results.items():
         out[pos]["vs_generate_based"] = {**dominant_agreement(r, g), "cpu_time_ratio": t / out[pos]["cpu_s"]}
-    print(json.dumps(_json_safe(out)))
+    print(json.dumps(json_safe(out)))
     return out
 
 
