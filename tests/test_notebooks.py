@@ -13,7 +13,8 @@ import pytest
 import yaml
 from smoke_run import SMOKE, smoke_run
 
-from omnibench.pipeline import STAGES, notebook_parameters, notebooks_dir
+from omnibench.pipeline import notebook_parameters, notebooks_dir
+from omnibench.run import STAGES
 
 NOTEBOOKS = [notebooks_dir() / st.notebook for st in STAGES]
 

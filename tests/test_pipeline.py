@@ -221,3 +221,90 @@ def test_report_tables_from_metrics_only(tmp_path):
     lines = text.splitlines()
     assert lines[0].split() == ["checkpoint", "test_id", "WAR", "test_id", "UAR", "test_ood", "WAR", "test_ood", "UAR"]
     assert lines[2].startswith("base") and lines[3].startswith("grpo") and "80.0 [70.0, 90.0]" in lines[3]
+
+
+def test_metrics_merge_rule_replaces_cells_and_keeps_the_rest(tmp_path):
+    from omnibench.run import merge_metrics
+
+    path = tmp_path / "metrics.json"
+    merge_metrics(path, {"eval": {"grpo": {"test_id": {"war": 0.1, "stale": 1}, "test_ood": {"war": 0.2}}},
+                         "training": {"grpo": {"steps": 4, "reward": {"first": 0, "last": 1}}, "base": {"steps": 2}},
+                         "timing": {"data": 1.0}})
+    # eval: three levels (eval -> checkpoint -> split), the split cell replaced whole
+    merge_metrics(path, {"eval": {"grpo": {"test_id": {"war": 0.5}}}})
+    # other sections: two levels, the entry (a training run's summary) replaced whole
+    merged = merge_metrics(path, {"training": {"grpo": {"steps": 8}}, "timing": {"grpo": 2.0}})
+    assert merged["eval"]["grpo"] == {"test_id": {"war": 0.5}, "test_ood": {"war": 0.2}}
+    assert merged["training"] == {"grpo": {"steps": 8}, "base": {"steps": 2}}
+    assert merged["timing"] == {"data": 1.0, "grpo": 2.0}
+    assert json.loads(path.read_text()) == merged
+    # a section replaced whole when asked (05_attribution writes its summary so)
+    run = RunFolder(tmp_path)
+    run.update_metrics("attribution", {"validation": {"video": {"n": 1}}, "faithfulness": {"agreement": 0.5}})
+    run.update_metrics("attribution", {"perceptual": [{"drop": 0.1}]})
+    assert set(run.read_metrics()["attribution"]) == {"validation", "faithfulness", "perceptual"}
+    run.update_metrics("attribution", {"validation": {"audio": {"n": 2}}}, merge=False)
+    assert run.read_metrics()["attribution"] == {"validation": {"audio": {"n": 2}}}
+    assert run.read_metrics()["eval"]["grpo"]["test_ood"] == {"war": 0.2}  # other sections untouched
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"metrics\.json: holds a JSON list"):
+        merge_metrics(path, {"timing": {}})
+
+
+def test_locate_checkpoint_gives_the_run_folder_and_the_checkpoint_name(tmp_path):
+    from omnibench.run import locate_checkpoint
+
+    run = tmp_path / "runs" / "demo"
+    assert locate_checkpoint(run / "checkpoints" / "grpo" / "model") == (run, "grpo")
+    assert locate_checkpoint(run / "checkpoints" / "grpo") == (run, "grpo")
+    assert locate_checkpoint(tmp_path / "sft" / "model") == (tmp_path / "sft", "model")
+
+
+def test_run_folder_state_params_completions_and_attribution(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.update_state("data", status="ok", seconds=1.5)
+    assert run.read_state()["data"]["status"] == "ok" and "finished_at" in run.read_state()["data"]
+    run.write_params({"name": "r", "stages": {"data": {"seed": 0}}})
+    assert run.read_params()["stages"] == {"data": {"seed": 0}}
+    assert run.load_completions("grpo", "test_id", ["a"]) is None  # no predictions yet
+    run.predictions_path("grpo", "test_id").write_text(
+        json.dumps({"id": "a", "completion": "x"}) + "\n" + json.dumps({"id": "b", "completion": "y"}) + "\n")
+    assert run.load_completions("grpo", "test_id", ["b", "a"]) == ["y", "x"]
+    assert pipeline.load_completions(run, "grpo", "test_id", ["a", "zz"]) is None  # an id missing
+
+    class Result:  # what save_attribution needs of an AttributionResult
+        def __init__(self, line):
+            self.line = line
+
+        def save(self, path):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(self.line + "\n")
+            return Path(path)
+
+    out = pipeline.save_attribution(run, {"test_id": Result('{"id": 1}'), "test_ood": Result('{"id": 2}')})
+    assert out == run.attribution and out.read_text() == '{"id": 1}\n{"id": 2}\n'
+    assert (run / "attribution" / "test_ood.jsonl").read_text() == '{"id": 2}\n'
+    assert pipeline.STAGES is __import__("omnibench.run").run.STAGES  # one definition, re-exported
+
+
+def test_one_per_class_orders_by_the_clips_label_set(tmp_path):
+    from omnibench.data.manifest import Clip
+    from omnibench.data.summary import count_table, one_per_class
+    from omnibench.labels import label_set
+
+    def clip(i, label, dataset, cond="both", split="train"):
+        return Clip(id=f"c{i}", video=str(tmp_path / f"c{i}.mp4"), label=label, split=split, dataset=dataset,
+                    meta={"condition": cond})
+
+    mafw = label_set("mafw")
+    picked = list(reversed(mafw))  # first seen in reverse card order
+    clips = [clip(i, lab, "mafw") for i, lab in enumerate(picked)]
+    clips.append(clip(99, mafw[0], "mafw", cond="video"))
+    examples = one_per_class(clips, split="train")
+    assert list(examples) == list(mafw)  # the card's order, not first seen, not DFEW's
+    assert examples[mafw[0]].id == f"c{len(mafw) - 1}"  # the 'both' clip preferred over the 'video' one
+    with pytest.raises(ValueError, match="no labelled clips in split 'test_id'"):
+        one_per_class(clips, split="test_id")
+    table = count_table(clips + [clip(100, mafw[1], "mafw", split="test_id")])
+    assert list(table.index.get_level_values("split").unique()) == ["train", "test_id"]
+    assert int(table["total"].sum()) == len(clips) + 1
