@@ -7,6 +7,16 @@ A manifest is one JSON object per line::
 
 Relative media paths are resolved against the manifest's folder, so a dataset folder can move.
 Reading validates every line and raises :class:`ManifestError` naming the file and line.
+
+Labels are canonical labels of the data cards (spellings go through their aliases), with one
+exception kept per clip rather than per manifest, so that it survives merging manifests: a clip whose
+``meta`` has ``"open_vocab": true`` (EMER / OV-MERD style explained data, see
+:mod:`omnibench.data.indexers.r1omni`) may carry a label no card knows; it is kept as its case- and
+space-folded text (:func:`omnibench.answers.fold`). Every other clip of the same manifest is still
+checked against the cards, and an explicit ``labels=`` set applies to all clips.
+
+Split names of a merged manifest are qualified by dataset (``dfew/test``, ``mafw/test``, see
+:func:`omnibench.data.indexers.merge_sources`); ``read_manifest(path, split=[...])`` takes several.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from omnibench.answers import fold
+from omnibench.io import write_jsonl
 from omnibench.labels import normalize_label
 
 
@@ -43,26 +55,24 @@ class Clip:
 _FIELDS = {"id", "video", "audio", "label", "split", "dataset", "meta"}
 
 
+def _relative_record(clip: Clip, root: Path) -> dict:
+    d = clip.to_dict()
+    for key in ("video", "audio"):
+        if d[key]:
+            p = Path(d[key])
+            if p.is_absolute():
+                try:
+                    d[key] = os.path.relpath(p.resolve(), root)
+                except ValueError:  # other drive (Windows)
+                    d[key] = str(p)
+    return d
+
+
 def write_manifest(clips: Iterable[Clip], path: str | os.PathLike) -> Path:
-    """Write clips as JSONL (atomically), storing media paths relative to the manifest folder."""
+    """Write clips as JSONL (atomically, through :mod:`omnibench.io`), media paths relative to the manifest folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     root = path.parent.resolve()
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for clip in clips:
-            d = clip.to_dict()
-            for key in ("video", "audio"):
-                if d[key]:
-                    p = Path(d[key])
-                    if p.is_absolute():
-                        try:
-                            d[key] = os.path.relpath(p.resolve(), root)
-                        except ValueError:  # other drive (Windows)
-                            d[key] = str(p)
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_jsonl(path, [_relative_record(c, root) for c in clips])
 
 
 def read_manifest(
@@ -76,8 +86,9 @@ def read_manifest(
     Args:
         path: the JSONL file.
         labels: allowed canonical labels; a label is first normalised through the data cards' aliases.
-            ``None`` accepts any label the cards know. A null label (unlabelled clip) is always allowed.
-        split: keep only clips of this split (or these splits).
+            ``None`` accepts any label the cards know, and on a clip with ``meta["open_vocab"]``
+            any label at all. A null label (unlabelled clip) is always allowed.
+        split: keep only clips of this split, or of these splits (a list: ``["dfew/train", "mafw/train"]``).
         check_media: raise if a referenced video/audio file does not exist.
     """
     path = Path(path)
@@ -110,11 +121,21 @@ def read_manifest(
                 raise ManifestError(f"{where}: duplicate id {cid!r} (first on line {seen[cid]})")
             seen[cid] = lineno
             raw = d.get("label")
+            meta = d.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise ManifestError(f"{where}: meta must be a JSON object, got {type(meta).__name__}")
             label = None
             if raw is not None:
                 label = normalize_label(raw)
+                if label is None and meta.get("open_vocab") is True and fold(raw):
+                    label = fold(raw)  # an open-vocabulary label, kept as written (folded)
                 if label is None or (allowed is not None and label not in allowed):
-                    allowed_txt = sorted(allowed) if allowed is not None else "the labels of data_cards/*.md"
+                    allowed_txt = (
+                        sorted(allowed)
+                        if allowed is not None
+                        else "the labels of data_cards/*.md (or set meta open_vocab: true on an "
+                        "open-vocabulary clip)"
+                    )
                     raise ManifestError(f"{where}: unknown label {raw!r}; allowed: {allowed_txt}")
             media = {}
             for key in ("video", "audio"):
@@ -138,7 +159,7 @@ def read_manifest(
                     label=label,
                     split=str(d["split"]),
                     dataset=str(d.get("dataset") or "synthemo"),
-                    meta=dict(d.get("meta") or {}),
+                    meta=dict(meta),
                 )
             )
     return clips
