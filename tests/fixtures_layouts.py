@@ -130,15 +130,20 @@ MAFW_WORDS = [
 ]
 
 
-def make_mafw(root: Path, *, missing: bool = True) -> dict:
-    """MAFW/Train & Test Set/single/no_caption/set_1/{train,test}.txt + data/clips/NNNNN.mp4 (11 clips)."""
+def make_mafw(root: Path, *, missing: bool = True, folds=(1,)) -> dict:
+    """MAFW/Train & Test Set/single/no_caption/set_N/{train,test}.txt + data/clips/NNNNN.mp4 (11 clips).
+
+    Fold k (of ``folds``) tests clips 3k-2..3k (fold 1: 00001..00003).
+    """
     names = [f"{i:05d}.mp4" for i in range(1, 12)]
     words = dict(zip(names, MAFW_WORDS))
-    split_dir = root / "Train & Test Set" / "single" / "no_caption" / "set_1"
-    split_dir.mkdir(parents=True, exist_ok=True)
+    for k in folds:
+        split_dir = root / "Train & Test Set" / "single" / "no_caption" / f"set_{k}"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        test_k = names[3 * (k - 1) : 3 * k]
+        (split_dir / "train.txt").write_text("".join(f"{n} {words[n]}\n" for n in names if n not in test_k))
+        (split_dir / "test.txt").write_text("".join(f"{n} {words[n]}\n" for n in test_k))
     test = names[:3]
-    (split_dir / "train.txt").write_text("".join(f"{n} {words[n]}\n" for n in names if n not in test))
-    (split_dir / "test.txt").write_text("".join(f"{n} {words[n]}\n" for n in test))
     for n in names:
         if missing and n == names[-1]:
             continue
@@ -311,8 +316,16 @@ R1_PROMPT = (
 )
 
 
-def make_r1omni(root: Path) -> tuple[Path, dict]:
-    """R1-Omni cold-start JSON (as in its README) plus one RLVR-style label-only item; returns (json, expected)."""
+#: EMER / OV-MERD-style answers outside every data card, and how many records carry each (folded).
+OPEN_VOCAB = {"bemused": 2, "wistful": 1}
+
+
+def make_r1omni(root: Path, *, open_vocab: bool = False) -> tuple[Path, dict]:
+    """R1-Omni cold-start JSON (as in its README) plus one RLVR-style label-only item; returns (json, expected).
+
+    With ``open_vocab``, three explained records whose answers no card knows are appended
+    (:data:`OPEN_VOCAB`: "bemused" twice, spelled "Bemused" once, and "wistful").
+    """
     media(root / "MER24" / "sample_00000967.mp4", "mp4")
     media(root / "DFEW" / "videos" / "1.mp4", "mp4")
     items = [
@@ -339,6 +352,16 @@ def make_r1omni(root: Path) -> tuple[Path, dict]:
             ],
         },
     ]
+    if open_vocab:
+        for i, word in enumerate(["bemused", " Bemused", "wistful"]):
+            media(root / "EMER" / f"ov_{i}.mp4", "mp4")
+            think = f"<think>A half smile and a flat, slow voice.</think>\n<answer>{word}</answer>"
+            items.append(
+                {
+                    "video": f"EMER/ov_{i}.mp4",
+                    "conversations": [{"from": "human", "value": R1_PROMPT}, {"from": "gpt", "value": think}],
+                }
+            )
     path = root / "train.json"
     path.write_text(json.dumps(items, indent=2))
-    return path, {"labels": ["anxiety", "sad"]}
+    return path, {"labels": ["anxiety", "sad"], "open_vocab": dict(OPEN_VOCAB) if open_vocab else {}}

@@ -14,7 +14,7 @@ import pytest
 from omnibench import labels
 from omnibench.data import indexers as ix
 from omnibench.data.indexers import DatasetLayoutError, LabelCodeError, index_dataset, index_with_report
-from omnibench.data.manifest import read_manifest
+from omnibench.data.manifest import Clip, read_manifest, write_manifest
 
 CARDS = ["dfew", "mafw", "ravdess", "cremad", "mer2023", "meld"]
 REQUIRED_KEYS = [
@@ -320,18 +320,198 @@ def test_r1omni_import_and_round_trip(tmp_path):
 def test_r1omni_errors(tmp_path):
     path, _ = fx.make_r1omni(tmp_path)
     items = json.loads(path.read_text())
-    items[1]["conversations"][1]["value"] = "<think>x</think>\n<answer>bemused</answer>"
-    path.write_text(json.dumps(items))
-    with pytest.raises(LabelCodeError, match=r"train\.json: item 1: unknown label 'bemused'"):
-        index_dataset("r1omni", path)
     items[1]["conversations"][1]["value"] = "sad"
     items[1]["video"] = "DFEW/videos/404.mp4"
     path.write_text(json.dumps(items))
     clips, report = index_with_report("r1omni", path)
     assert len(clips) == 1 and report.missing[0].endswith("404.mp4")
+    # an empty answer is no label: skipped and listed, never a clip labelled "<answer></answer>"
+    items[1]["video"] = "DFEW/videos/1.mp4"
+    items[1]["conversations"][1]["value"] = "<think>x</think>\n<answer> </answer>"
+    path.write_text(json.dumps(items))
+    clips, report = index_with_report("r1omni", path)
+    assert [c.label for c in clips] == ["anxiety"] and report.skipped == 1
+    assert "item 1" in report.unparseable[0] and "without a readable answer" in report.summary()
     path.write_text("{not json")
     with pytest.raises(DatasetLayoutError, match="not valid JSON"):
         index_dataset("r1omni", path)
+
+
+def test_r1omni_split_default_follows_reasoning_and_option(tmp_path):
+    path, _ = fx.make_r1omni(tmp_path)
+    clips, report = index_with_report("r1omni", path)
+    # the explained record goes where explained SFT reads (sft.py's default split), the label-only one to train
+    assert [(c.label, c.split) for c in clips] == [("anxiety", "cold_start"), ("sad", "train")]
+    assert any("cold_start" in n and "--split" in n for n in report.notes)
+    # parse_answer semantics: the last complete <answer> is the label
+    items = json.loads(path.read_text())
+    items[0]["conversations"][1]["value"] = "<think>t</think><answer>happy</answer><answer>Fearful</answer>"
+    path.write_text(json.dumps(items))
+    assert index_dataset("r1omni", path)[0].label == "fear"
+    assert {c.split for c in index_dataset("r1omni", path, split="emer_train")} == {"emer_train"}
+    out = tmp_path / "m.jsonl"
+    ix.cli_index(_parse(["--dataset", "r1omni", "--root", str(path), "--out", str(out), "--split", "cs"]))
+    assert {c.split for c in read_manifest(out)} == {"cs"}
+
+
+def test_r1omni_labels_outside_cards_counted_skipped_or_kept(tmp_path, capsys):
+    path, info = fx.make_r1omni(tmp_path, open_vocab=True)
+    with pytest.warns(
+        UserWarning, match=r"(?s)3 records with labels outside the data cards, skipped.*'bemused': 2"
+    ):
+        clips = index_dataset("r1omni", path)
+    assert [c.label for c in clips] == info["labels"]
+    _, report = index_with_report("r1omni", path)
+    assert report.unknown_labels == info["open_vocab"] and report.skipped == 3 and not report.open_vocab
+
+    kept, report = index_with_report("r1omni", path, open_vocab=True, dataset="emer")
+    assert report.unknown_labels == info["open_vocab"] and report.skipped == 0
+    ov = [c for c in kept if c.meta.get("open_vocab")]
+    assert sorted(c.label for c in ov) == ["bemused", "bemused", "wistful"]
+    assert all(c.split == "cold_start" and c.dataset == "emer" and c.meta["reasoning"] for c in ov)
+    assert not any(c.meta.get("open_vocab") for c in kept if c.label in info["labels"])
+
+    # the CLI prints the per-label counts; the manifest it writes reads back with the open labels
+    out = tmp_path / "emer.jsonl"
+    argv = ["--dataset", "r1omni", "--root", str(path), "--out", str(out), "--open-vocab", "--name", "emer"]
+    ix.cli_index(_parse(argv))
+    text = capsys.readouterr().out
+    assert "kept as open-vocabulary labels" in text and "'bemused': 2" in text and "'wistful': 1" in text
+    back = read_manifest(out)
+    assert sorted(c.label for c in back) == ["anxiety", "bemused", "bemused", "sad", "wistful"]
+    ix.cli_index(_parse(["--dataset", "r1omni", "--root", str(path), "--out", str(out)]))
+    text = capsys.readouterr().out
+    assert "skipped; keep them with --open-vocab" in text and "'bemused': 2" in text
+    assert len(read_manifest(out)) == 2
+    with pytest.raises(SystemExit, match="--open-vocab applies to r1omni"):
+        ix.cli_index(_parse(["--dataset", "ravdess", "--root", str(path), "--out", str(out), "--open-vocab"]))
+    # nothing known and nothing kept: an error that still gives the counts
+    items = json.loads(path.read_text())[2:]
+    path.write_text(json.dumps(items))
+    with pytest.raises(DatasetLayoutError, match=r"(?s)nothing indexed.*'bemused': 2"):
+        index_dataset("r1omni", path)
+
+
+# ------------------------------------------------------------------------------------------ folds, merging
+
+
+def test_dfew_and_mafw_fold_all(tmp_path):
+    fx.make_dfew(tmp_path / "DFEW")
+    clips, report = index_with_report("dfew", tmp_path / "DFEW", fold="all")
+    splits = {c.split for c in clips}
+    assert splits == {"train@fold1", "test@fold1", "train@fold2", "test@fold2"}  # the fixture has folds 1, 2
+    assert len(clips) == 18 and len(report.missing) == 2  # clip 10 is train in both folds, no video
+    ids = by_id(clips)
+    assert ids["dfew-00001@fold1"].split == "test@fold1" and ids["dfew-00001@fold2"].split == "train@fold2"
+    assert ids["dfew-00004@fold2"].meta == {"fold": 2, "clip": "00004"}
+    assert {c.meta["fold"] for c in clips if c.split.endswith("@fold2")} == {2}
+    assert ids["dfew-00001@fold1"].video == ids["dfew-00001@fold2"].video
+    assert any("fold 5" in n for n in report.notes)
+    # one fold keeps its plain names
+    assert {c.split for c in index_dataset("dfew", tmp_path / "DFEW", fold=2)} == {"train", "test"}
+    with pytest.raises(ValueError, match="or 'all'"):
+        index_dataset("dfew", tmp_path / "DFEW", fold="every")
+
+    fx.make_mafw(tmp_path / "MAFW", folds=(1, 2))
+    mafw = by_id(index_dataset("mafw", tmp_path / "MAFW", fold="all"))
+    assert mafw["mafw-00004@fold2"].split == "test@fold2" and mafw["mafw-00004@fold1"].split == "train@fold1"
+    assert len(mafw) == 20  # 10 clips with video, each in both folds
+    assert _parse(["--dataset", "dfew", "--root", "x", "--out", "y", "--fold", "all"]).fold == "all"
+    assert _parse(["--dataset", "dfew", "--root", "x", "--out", "y", "--fold", "3"]).fold == 3
+
+
+def test_merge_sources_qualifies_splits_and_ids(tmp_path):
+    fx.make_dfew(tmp_path / "DFEW")
+    fx.make_mafw(tmp_path / "MAFW")
+    fx.make_ravdess(tmp_path / "RAVDESS")
+    r1, _ = fx.make_r1omni(tmp_path / "R1")
+    sources = [
+        {"dataset": "dfew", "root": tmp_path / "DFEW", "fold": 1},
+        {"dataset": "mafw", "root": tmp_path / "MAFW", "fold": 1},
+        {"dataset": "ravdess", "root": tmp_path / "RAVDESS", "channel": "speech"},
+        {"dataset": "r1omni", "root": r1, "name": "emer", "split": "cold_start"},
+    ]
+    clips, reports = ix.merge_with_reports(sources)
+    assert ix.split_counts(clips) == {
+        "dfew/train": 6,
+        "dfew/test": 3,
+        "mafw/train": 7,
+        "mafw/test": 3,
+        "ravdess/test": 10,
+        "emer/cold_start": 2,
+    }
+    assert [r.dataset for r in reports] == ["dfew", "mafw", "ravdess", "r1omni"]
+    assert len(reports[0].missing) == 1 and len(reports[1].missing) == 1
+    ids = by_id(clips)
+    assert len(ids) == len(clips) and ids["dfew-00001"].label == "sad" and ids["dfew-00001"].dataset == "dfew"
+    assert {c.dataset for c in clips if c.split == "emer/cold_start"} == {"emer"}
+
+    # the merged manifest round-trips; read_manifest takes a list of splits
+    out = write_manifest(clips, tmp_path / "merged" / "manifest.jsonl")
+    tests = read_manifest(out, split=["dfew/test", "mafw/test"])
+    assert sorted(c.id for c in tests) == ["dfew-00001", "dfew-00002", "dfew-00003"] + [
+        "mafw-00001",
+        "mafw-00002",
+        "mafw-00003",
+    ]
+    assert read_manifest(out, split="test") == []  # unqualified names are not in a merged manifest
+
+    # merging a merged manifest again keeps its names; an identical clip is dropped and counted,
+    # a different clip with a taken id is renamed
+    other = [Clip(id="dfew-00001", video=clips[0].video, label="angry", split="test_id", dataset="synthemo")]
+    again, rep = ix.merge_with_reports([out, out, other])
+    assert len(again) == len(clips) + 1
+    assert ix.split_counts(again)["dfew/test"] == 3
+    assert any("were dropped" in n for n in rep[1].notes) and any("renamed" in n for n in rep[2].notes)
+    renamed = by_id(again)["synthemo/dfew-00001"]
+    assert renamed.split == "synthemo/test_id" and renamed.meta["source_id"] == "dfew-00001"
+    assert renamed.label == "angry" and by_id(again)["dfew-00001"].label == "sad"
+
+    with pytest.raises(ValueError, match="lacks 'root'"):
+        ix.merge_sources([{"dataset": "dfew"}])
+    with pytest.raises(ValueError, match="'name' applies to r1omni"):
+        ix.merge_sources([{"dataset": "dfew", "root": tmp_path / "DFEW", "name": "dfew2"}])
+    with pytest.warns(UserWarning, match="2 missing"):
+        folds = ix.merge_sources([{"dataset": "dfew", "root": tmp_path / "DFEW", "fold": "all"}])
+    assert ix.split_counts(folds) == {
+        "dfew/train@fold1": 6,
+        "dfew/test@fold1": 3,
+        "dfew/train@fold2": 6,
+        "dfew/test@fold2": 3,
+    }
+
+
+def test_cli_merges_manifests(tmp_path, capsys):
+    fx.make_dfew(tmp_path / "DFEW")
+    fx.make_mafw(tmp_path / "MAFW")
+    m1, m2 = tmp_path / "m" / "dfew.jsonl", tmp_path / "m" / "mafw.jsonl"
+    ix.cli_index(
+        _parse(["--dataset", "dfew", "--root", str(tmp_path / "DFEW"), "--fold", "1", "--out", str(m1)])
+    )
+    ix.cli_index(_parse(["--dataset", "mafw", "--root", str(tmp_path / "MAFW"), "--out", str(m2)]))
+    capsys.readouterr()
+    out = tmp_path / "all.jsonl"
+    assert ix.cli_index(_parse(["--merge", str(m1), str(m2), "--out", str(out)])) == 0
+    text = capsys.readouterr().out
+    assert "'dfew/test': 3" in text and "'mafw/test': 3" in text and "wrote" in text
+    merged = read_manifest(out)
+    assert {c.split for c in merged} == {"dfew/train", "dfew/test", "mafw/train", "mafw/test"}
+    # a dataset indexed in the same run joins the merge
+    fx.make_ravdess(tmp_path / "RAVDESS")
+    argv = [
+        "--merge",
+        str(out),
+        "--dataset",
+        "ravdess",
+        "--root",
+        str(tmp_path / "RAVDESS"),
+        "--out",
+        str(out),
+    ]
+    ix.cli_index(_parse(argv))
+    assert ix.split_counts(read_manifest(out))["ravdess/test"] == 10
+    with pytest.raises(SystemExit, match="--merge"):
+        ix.cli_index(_parse(["--out", str(out)]))
 
 
 # ------------------------------------------------------------------------------------------ CLI + decoding

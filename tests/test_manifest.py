@@ -79,3 +79,41 @@ def test_split_filter(tmp_path, mp4_factory):
     rows = [{"id": str(i), "video": "a.mp4", "label": "sad", "split": s} for i, s in enumerate(["train", "test_id", "train"])]
     p = _write(tmp_path / "m.jsonl", rows)
     assert [c.id for c in read_manifest(p, split="train")] == ["0", "2"]
+
+
+def test_split_filter_takes_a_list_of_qualified_splits(tmp_path, mp4_factory):
+    mp4_factory("a.mp4")
+    splits = ["dfew/train", "dfew/test", "mafw/test", "emer/cold_start"]
+    rows = [{"id": str(i), "video": "a.mp4", "label": "sad", "split": s} for i, s in enumerate(splits)]
+    p = _write(tmp_path / "m.jsonl", rows)
+    assert [c.id for c in read_manifest(p, split=["dfew/test", "mafw/test"])] == ["1", "2"]
+    assert [c.id for c in read_manifest(p, split=("emer/cold_start",))] == ["3"]
+    assert read_manifest(p, split="test") == []
+
+
+def test_open_vocab_label_kept_only_on_marked_clips(tmp_path, mp4_factory):
+    mp4_factory("a.mp4")
+    rows = [
+        {"id": "a", "video": "a.mp4", "label": " Bemused ", "split": "emer/cold_start", "meta": {"open_vocab": True}},
+        {"id": "b", "video": "a.mp4", "label": "Happiness", "split": "emer/cold_start", "meta": {"open_vocab": True}},
+    ]
+    p = _write(tmp_path / "m.jsonl", rows)
+    assert [c.label for c in read_manifest(p)] == ["bemused", "happy"]  # known spellings still canonical
+    with pytest.raises(ManifestError, match=r"m\.jsonl:1: unknown label ' Bemused '; allowed: \["):
+        read_manifest(p, labels=DFEW7)  # an explicit label set applies to open-vocabulary clips too
+    rows[0]["meta"] = {}
+    _write(p, rows)
+    with pytest.raises(ManifestError, match=r"(?s):1: unknown label ' Bemused '.*open_vocab"):
+        read_manifest(p)
+    # an open-vocabulary clip survives a write / read round trip
+    clips = [Clip("x", str(tmp_path / "a.mp4"), "wistful", "emer/cold_start", dataset="emer", meta={"open_vocab": True})]
+    back = read_manifest(write_manifest(clips, tmp_path / "ov.jsonl"))
+    assert back[0].label == "wistful" and back[0].dataset == "emer"
+
+
+def test_write_manifest_is_atomic_and_leaves_no_temporary(tmp_path, mp4_factory):
+    video = mp4_factory("a.mp4")
+    path = write_manifest([Clip("a", str(video), "happy", "train")], tmp_path / "m.jsonl")
+    write_manifest([Clip("b", str(video), "sad", "train")], path)
+    assert [c.id for c in read_manifest(path)] == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "m.jsonl"]
