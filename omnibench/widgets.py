@@ -213,18 +213,23 @@ class AttributionDashboard:
         return f"{cid} [{self.result.gold[i]} → {self.result.prediction[i]} {ok}]"
 
     def _default_loader(self) -> Callable:
-        from omnibench.data.media import DecodeCache, DecodeConfig, decode_clip
+        """Decode with the settings of the attributed checkpoint (``decode_config_for``), overridden by
+        the attribution stage's ``decode`` parameters in ``params.yaml`` -- what 05_attribution used."""
+        from omnibench.data.media import DecodeConfig, MediaStore, decode_config_for
 
-        cache = DecodeCache(self.run_dir / "data" / ".decode_cache") if self.run_dir else None
-        decode = {}
-        if self.run_dir and (self.run_dir / "params.yaml").is_file():  # the decoding the run used
-            import yaml
+        if self.run_dir is None:
+            store = MediaStore(list(self.clips.values()), DecodeConfig(missing_audio="keep"), max_items=64)
+            return lambda clip: store(clip.id)
+        from omnibench.run import open_run
 
-            params = yaml.safe_load((self.run_dir / "params.yaml").read_text(encoding="utf-8")) or {}
-            decode = dict(((params.get("stages") or {}).get("attribution") or {}).get("decode") or {})
-        decode.setdefault("missing_audio", "keep")
-        cfg = DecodeConfig(**decode)
-        return lambda clip: decode_clip(clip, cfg, cache)
+        run = open_run(self.run_dir, create=False)
+        stage = (run.read_params().get("stages") or {}).get("attribution") or {}
+        overrides = {"missing_audio": "keep", **dict(stage.get("decode") or {})}
+        model_dir = run.checkpoint(str(stage.get("checkpoint") or "grpo"))
+        cfg = (decode_config_for(model_dir, overrides) if (model_dir / "config.json").is_file()
+               else DecodeConfig.coerce(overrides))
+        store = MediaStore(list(self.clips.values()), cfg, cache=run.decode_cache, max_items=64)
+        return lambda clip: store(clip.id)
 
     def _render_clip(self, cid: str | None) -> None:
         from omnibench import plots
@@ -296,7 +301,7 @@ class AttributionDashboard:
             return
         self._dataset_split = split
         sel = np.array([self.clips[cid].split == split for cid in self.result.ids])
-        sub = _subset(self.result, sel)
+        sub = self.result.subset(sel)
         if len(sub) == 0:
             self.dataset_plots.value = _message_png(f"no attributed clips in {split}")
             self.dataset_info.value = ""
@@ -314,24 +319,6 @@ class AttributionDashboard:
         self.dataset_info.value = f"<b>{html.escape(split)}</b>: {len(sub)} clips, accuracy {sub.correct.mean():.2f}; " + \
             "; ".join(f"{m}-only clips with share &gt; 0.5: {v['share_ok']:.2f} (n={v['n']})" for m, v in val.items()
                       if v["n"])
-
-
-def _subset(res, mask: np.ndarray):
-    """The clips of an AttributionResult selected by a boolean mask (a new result)."""
-    import dataclasses
-
-    idx = np.flatnonzero(mask)
-    pick = lambda xs: [xs[i] for i in idx]
-    kw = {}
-    for f in dataclasses.fields(res):
-        v = getattr(res, f.name)
-        if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == len(res):
-            kw[f.name] = v[idx]
-        elif isinstance(v, list) and len(v) == len(res):
-            kw[f.name] = pick(v)
-        else:
-            kw[f.name] = v
-    return type(res)(**kw)
 
 
 def dashboard(run_dir: str | os.PathLike, **kwargs) -> AttributionDashboard:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import ipywidgets  # noqa: F401 - a hard dependency: a broken install fails here, never skips
 import numpy as np
 import pytest
-
-pytest.importorskip("ipywidgets")
 
 from omnibench.attribution import AttributionResult, shapley_matrix, shares
 from omnibench.data.manifest import Clip
@@ -104,3 +103,25 @@ def test_missing_run_folder_files_are_named(tmp_path):
         AttributionDashboard(tmp_path)
     with pytest.raises(ValueError, match="not in the manifest"):
         AttributionDashboard(clips=_clips()[:2], attribution=_result(), media_loader=_loader)
+
+
+def test_default_loader_decodes_with_the_attributed_checkpoints_settings(tmp_path, mp4_factory):
+    import json
+
+    import yaml
+
+    run = tmp_path / "run"
+    model_dir = run / "checkpoints" / "grpo" / "model"
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.json").write_text(json.dumps(
+        {"omnibench_decode": {"num_frames": 4, "size": 32, "sr": 16000, "max_audio_s": None}}))
+    (run / "params.yaml").write_text(yaml.safe_dump({"stages": {"attribution": {"checkpoint": "grpo"}}}))
+    clips = [Clip(id=c.id, video=str(mp4_factory(f"{c.id}.mp4", seed=k)), label=c.label, split=c.split, meta=c.meta)
+             for k, c in enumerate(_clips())]
+    d = AttributionDashboard(run, clips=clips, attribution=_result(), n_boot=20)
+    assert d._media_loader(clips[0]).frames.shape == (4, 32, 32, 3)  # the checkpoint's, not 8 x 112
+    # the stage's decode parameters override the checkpoint's (what 05_attribution decoded with)
+    (run / "params.yaml").write_text(yaml.safe_dump(
+        {"stages": {"attribution": {"checkpoint": "grpo", "decode": {"num_frames": 2}}}}))
+    d = AttributionDashboard(run, clips=clips, attribution=_result(), n_boot=20)
+    assert d._media_loader(clips[1]).frames.shape == (2, 32, 32, 3)
