@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 
+import decord
 import numpy as np
 import pytest
 
 from omnibench.data import synth
 from omnibench.data.manifest import read_manifest
+from omnibench.data.synth import audio, cues, generation, plan, video
+from omnibench.data.synth.cues import _words
 from omnibench.labels import DFEW7
 
 N_TRAIN, N_COLD, N_TEST = 21, 21, 7
@@ -29,6 +34,7 @@ def test_manifest_counts_splits_and_ids(dataset):
     assert path.name == "manifest.jsonl"
     counts = Counter(c.split for c in clips)
     assert counts == {"train": N_TRAIN, "cold_start": N_COLD, "test_id": N_TEST, "test_ood": N_TEST}
+    assert list(dict.fromkeys(c.split for c in clips)) == list(synth.SPLITS)  # manifest in split order
     assert len({c.id for c in clips}) == len(clips)
     assert all(c.dataset == "synthemo" and c.audio is None for c in clips)
 
@@ -139,20 +145,19 @@ def test_vocabulary_covers_reasoning_and_lexicons_are_disjoint(dataset):
     vocab = set(synth.VOCABULARY)
     for c in clips:
         if c.split == "cold_start":
-            assert set(synth._words(c.meta["reasoning"])) <= vocab, c.meta["reasoning"]
+            assert set(_words(c.meta["reasoning"])) <= vocab, c.meta["reasoning"]
     assert set(DFEW7) <= vocab and {"<think>", "</think>", "<answer>", "</answer>"} <= vocab
     assert not set(synth.CUE_LEXICON["video"]) & set(synth.CUE_LEXICON["audio"])
     neutral_words = {w.lower() for t in synth.NEUTRAL_PHRASES.values() for w in re.findall(r"\w+", t)}
     assert not neutral_words & (set(synth.CUE_LEXICON["video"]) | set(synth.CUE_LEXICON["audio"]))
-    assert all(set(synth._words(t)) <= vocab for t in synth.corpus())
+    assert all(set(_words(t)) <= vocab for t in synth.corpus())
     for i in range(0, 1500, 2):  # many clips, including rare weak ones ("faint signs")
         p = synth.plan_clip(1, "cold_start", i)
         text = synth.reasoning_text(p["label"], p["condition"], p["cues"])
-        assert set(synth._words(text)) <= vocab, text
+        assert set(_words(text)) <= vocab, text
 
 
 def test_files_decode_with_decord_video_and_audio(dataset):
-    decord = pytest.importorskip("decord")
     _, clips = dataset
     for c in [clips[0], clips[-1]]:  # a train clip and an OOD clip
         vr = decord.VideoReader(c.video)
@@ -168,7 +173,6 @@ def test_files_decode_with_decord_video_and_audio(dataset):
 
 def test_decoded_media_match_rendering():
     """What decord returns is what was drawn (lossy codec, small error) and the voice survives AAC."""
-    decord = pytest.importorskip("decord")
     import tempfile
     from pathlib import Path
 
@@ -187,7 +191,6 @@ def test_decoded_media_match_rendering():
 
 
 def test_same_seed_same_manifest_and_frames(tmp_path):
-    decord = pytest.importorskip("decord")
     kw = {"n_train": 3, "n_cold_start": 3, "n_test": 1, "seed": 7, "workers": 1}
     a = synth.generate(tmp_path / "a", **kw)
     b = synth.generate(tmp_path / "b", **kw)
@@ -249,3 +252,49 @@ def test_difficulty_knobs_default_to_the_standard_set_and_strengthen_cues():
         assert plan["timing"]["onset"] == 0.0
         assert 1.0 <= plan["intensity"]["video"] <= 1.5 and 1.0 <= plan["intensity"]["audio"] <= 1.5
         assert plan["label"] == synth.plan_clip(0, "train", i)["label"]
+
+
+def test_default_shift_comes_from_the_split_table():
+    """Only test_ood shifts factors by default; an explicit shift (even none) overrides it."""
+    assert synth.default_shift("test_ood") == synth.OOD_FACTORS
+    assert all(synth.default_shift(s) == () for s in synth.SPLITS if s != "test_ood")
+    assert synth.default_shift("not_a_split") == ()
+    ood = synth.plan_clip(0, "test_ood", 2, synth.default_shift("test_ood"))
+    assert ood["shift"] == sorted(synth.OOD_FACTORS)
+    # a split outside the table is seeded by its name, not by another split's code
+    assert synth.clip_seed(0, "not_a_split", 0) not in {synth.clip_seed(0, s, 0) for s in synth.SPLITS}
+
+
+def test_package_exports_every_name_of_its_modules():
+    """``synth.X`` is the object defined in the module that owns X (functions, not submodules)."""
+    owners = {name: mod for mod in (cues, plan, video, audio, generation) for name in vars(mod)}
+    for name in synth.__all__:
+        assert getattr(synth, name) is getattr(owners[name], name), name
+        assert name in dir(synth)
+    from omnibench.data.synth import generate
+
+    assert callable(generate) and generate is generation.generate
+    assert synth._meta is generation._meta  # used by benchmarks/gpu_check.py
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        synth.nope  # noqa: B018
+
+
+def test_cue_language_loads_without_the_renderers():
+    """The tokenizer and the attribution read the cue module; it pulls in no numpy, PyAV or renderer."""
+    renderers = [f"omnibench.data.synth.{m}" for m in ("plan", "video", "audio", "generation")] + ["av"]
+    code = (
+        f"import sys; import omnibench.data.synth.cues; heavy = {renderers!r}; "
+        "print(sorted(m for m in heavy + ['numpy', 'pandas'] if m in sys.modules)); "
+        "import omnibench.model.tokenizer; "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "[]"], out
+
+
+def test_write_mp4_leaves_nothing_behind_when_encoding_fails(tmp_path):
+    path = tmp_path / "x.mp4"
+    bad_frames = np.zeros((2, 16, 16), np.uint8)  # no colour axis: PyAV refuses the frame
+    with pytest.raises(ValueError, match="ndim"):
+        synth.write_mp4(path, bad_frames, np.zeros(1600, np.float32), 8, 16000)
+    assert list(tmp_path.iterdir()) == []

@@ -6,11 +6,12 @@ reasoning texts and the R1-Omni prompt in few tokens (sequence length is what a 
 (3) makes each emotion label a single token inside ``<answer>label</answer>``, so that label scoring
 and the accuracy reward see one decision per clip.
 
-The BPE is trained on a small corpus: the R1-Omni prompt, the SynthEmo reasoning texts
-(``omnibench.data.synth.corpus()``, when importable), the labels and a fallback list of face/voice
-cue words.  The trainer merges until the corpus has no pair left, so with the default cap every word
-of that corpus ends up a single token.  ``<think>``, ``</think>``, ``<answer>`` and ``</answer>`` are
-added (non-special) tokens: they are single tokens and survive ``decode(skip_special_tokens=True)``.
+The BPE is trained on a small corpus: the R1-Omni prompt, the SynthEmo reasoning texts and their
+vocabulary (:mod:`omnibench.data.synth.cues`, the cue language alone: no renderer is imported), the
+labels and a list of plain face/voice words (:data:`CUE_WORDS`).  The trainer merges until the
+corpus has no pair left, so with the default cap every word of that corpus ends up a single token.
+``<think>``, ``</think>``, ``<answer>`` and ``</answer>`` are added (non-special) tokens: they are
+single tokens and survive ``decode(skip_special_tokens=True)``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterable, Sequence
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+from omnibench.data.synth import cues
 
 #: Qwen2.5-Omni control tokens, in the order they get ids (0, 1, 2, ...). ``<|endoftext|>`` pads.
 SPECIAL_TOKENS: tuple[str, ...] = (
@@ -65,7 +68,8 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
 )
 
-#: fallback vocabulary (used alongside, or instead of, the SynthEmo corpus): face and voice cue words
+#: face and voice words trained alongside the SynthEmo corpus (plain words a prompt or a real-data
+#: reasoning text may use, whether or not SynthEmo's phrases do)
 CUE_WORDS: tuple[str, ...] = (
     "face", "mouth", "smile", "smiling", "corners", "lips", "brows", "eyes", "head", "raised", "lowered",
     "furrowed", "knitted", "wide", "narrowed", "open", "closed", "nodding", "shaking", "trembling", "still",
@@ -77,9 +81,7 @@ CUE_WORDS: tuple[str, ...] = (
 
 def _synth_corpus() -> list[str]:
     """SynthEmo's reasoning texts and vocabulary."""
-    from omnibench.data import synth
-
-    return list(synth.corpus()) + [" ".join(synth.VOCABULARY)]
+    return list(cues.corpus()) + [" ".join(cues.VOCABULARY)]
 
 
 def default_corpus(labels: Sequence[str], prompt: str) -> list[str]:
