@@ -6,7 +6,7 @@ small overrides and otherwise leaves TRL's algorithm (sampling, group advantages
 reward scaling, clipping, KL, logging, checkpointing) untouched:
 
 ``_generate_and_score_completions(inputs)``
-    decodes each distinct clip of the generation batch once (:class:`~omnibench.recipes.MediaStore`,
+    decodes each distinct clip of the generation batch once (:class:`~omnibench.data.media.MediaStore`,
     in memory over the disk cache), applies modality dropout per clip (the same for all G
     completions of a group, seeded by clip and step so every process agrees), runs the processor
     once for the distinct clips (``omnibench.model.build_inputs``) and splits the result into
@@ -57,7 +57,6 @@ import trl.trainer.grpo_trainer as _trl_grpo
 from trl import GRPOConfig, GRPOTrainer
 
 from omnibench.recipes import (
-    MediaStore,
     MetricsJSONL,
     TrainRecipe,
     common_args,
@@ -66,6 +65,7 @@ from omnibench.recipes import (
     load_policy,
     lora_config,
     modality_dropout,
+    recipe_media_store,
     run_recipe,
     set_trainable,
     stable_seed,
@@ -170,7 +170,7 @@ class OmniGRPOTrainer(GRPOTrainer):
     """``trl.GRPOTrainer`` whose generation and log-prob passes see each clip's video and audio.
 
     Args beyond GRPOTrainer's:
-        media_store: callable ``clip_id -> Media`` (e.g. :class:`~omnibench.recipes.MediaStore`).
+        media_store: callable ``clip_id -> Media`` (e.g. :class:`~omnibench.data.media.MediaStore`).
             The train dataset needs a ``clip_id`` column and a conversational ``prompt`` column
             (reward functions see prompts and completions in TRL's conversational form);
             other columns (``label``, ...) reach the reward functions as keyword arguments.
@@ -443,7 +443,7 @@ def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=No
     if model is None:
         model, processor = load_policy(recipe)
     clips = clips if clips is not None else load_clips(recipe)
-    store = media_store or MediaStore.from_recipe(recipe, clips)
+    store = media_store or recipe_media_store(recipe, clips, model)
     peft = lora_config(recipe.lora)
     if peft is None:
         set_trainable(model, recipe.freeze_vision, recipe.freeze_audio)

@@ -13,7 +13,9 @@ A pipeline config may hold several stages; :func:`load_recipe` then reads the se
 the stage (``sft:`` / ``grpo:``) and inherits the top-level keys that are recipe fields
 (``manifest``, ``seed``, ...).
 
-Shared helpers: :class:`MediaStore` (decode each clip once, in memory over the disk cache),
+Shared helpers: :func:`recipe_decode` (the starting checkpoint's decode settings, overridden by the
+recipe's ``decode``) and :func:`recipe_media_store` (the run's
+:class:`~omnibench.data.media.MediaStore`, re-exported here),
 :func:`load_policy` (tiny model or checkpoint), :func:`set_trainable` (freeze towers),
 :func:`lora_config` (LoRA restricted to the language model), :func:`modality_dropout`,
 :class:`MetricsJSONL` (per-step metrics as JSONL) and :func:`resolve_bf16`.
@@ -27,13 +29,16 @@ import json
 import os
 import random
 import zlib
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from omnibench.data.media import DecodeConfig, MediaStore, decode_config_for, saved_decode_settings
+
+__all__ = ["MediaStore"]  # re-exported: the one media store lives in omnibench.data.media
 
 # ------------------------------------------------------------------------------------------ recipes
 
@@ -208,47 +213,21 @@ def load_clips(recipe: TrainRecipe):
     return clips[: recipe.max_clips] if recipe.max_clips else clips
 
 
-class MediaStore:
-    """Decoded media by clip id: decoded once (through the on-disk :class:`DecodeCache`) and kept in
-    memory (least-recently-used, ``max_items``), so every training step reuses the same arrays."""
+def recipe_decode(recipe: TrainRecipe, model=None) -> DecodeConfig:
+    """The decode settings a run trains with: the starting checkpoint's (``config.omnibench_decode``),
+    overridden by the recipe's ``decode`` (a difference is a logged warning, see
+    :func:`~omnibench.data.media.decode_config_for`); a tiny model built from scratch has none, so
+    the recipe's ``decode`` over the DecodeConfig defaults."""
+    if model is None or (recipe.model == "tiny" and saved_decode_settings(model) is None):
+        return DecodeConfig.coerce(recipe.decode)
+    return decode_config_for(model, recipe.decode)
 
-    def __init__(self, clips, decode: Mapping | None = None, cache_dir: str | os.PathLike | None = None,
-                 max_items: int = 4096):
-        from omnibench.data.media import DecodeCache, DecodeConfig
 
-        self.clips = {c.id: c for c in clips}
-        self.cfg = DecodeConfig(**dict(decode or {}))
-        self.cache = DecodeCache(cache_dir) if cache_dir else None
-        self.max_items = max_items
-        self._mem: OrderedDict = OrderedDict()
-        self.decoded = 0
-
-    @classmethod
-    def from_recipe(cls, recipe: TrainRecipe, clips) -> MediaStore:
-        cache = recipe.cache_dir or str(Path(recipe.manifest).parent / ".decode_cache")
-        return cls(clips, recipe.decode, cache)
-
-    @classmethod
-    def from_media(cls, media: Mapping[str, Any]) -> MediaStore:
-        """An in-memory store over already-decoded media (tests, notebooks)."""
-        store = cls([], None, None, max_items=max(len(media), 1))
-        store._mem.update(media)
-        return store
-
-    def __call__(self, clip_id: str):
-        if clip_id in self._mem:
-            self._mem.move_to_end(clip_id)
-            return self._mem[clip_id]
-        if clip_id not in self.clips:
-            raise KeyError(f"clip {clip_id!r} is not in this media store")
-        from omnibench.data.media import decode_clip
-
-        media = decode_clip(self.clips[clip_id], self.cfg, self.cache)
-        self.decoded += 1
-        self._mem[clip_id] = media
-        if len(self._mem) > self.max_items:
-            self._mem.popitem(last=False)
-        return media
+def recipe_media_store(recipe: TrainRecipe, clips, model=None) -> MediaStore:
+    """The :class:`MediaStore` of a run: ``recipe_decode`` settings, cache ``recipe.cache_dir``
+    (default ``<manifest folder>/.decode_cache``)."""
+    cache = recipe.cache_dir or str(Path(recipe.manifest).parent / ".decode_cache")
+    return MediaStore(clips, recipe_decode(recipe, model), cache)
 
 
 DROPOUT_POLICIES = ("any", "consistent")
@@ -451,10 +430,12 @@ def run_recipe(cls, recipe, section: str, overrides: Mapping, build_trainer) -> 
     """Train what a recipe describes and save the final model; shared by SFT and GRPO.
 
     ``recipe`` is a ``cls`` instance, a mapping or a YAML path (its ``section`` is read);
-    ``overrides`` (None values ignored) replace recipe fields. Then: saves ``recipe.yaml``, applies the thread setting, loads the policy, builds the trainer with
+    ``overrides`` (None values ignored) replace recipe fields. Then: applies the thread setting, loads
+    the policy, resolves the decode settings (:func:`recipe_decode`; printed, written to
+    ``recipe.yaml`` and recorded in the model's config), builds the trainer with
     ``build_trainer(recipe, model, processor)``, resumes from the last checkpoint when
     ``recipe.resume`` is true (saying so when there is none), trains, and saves the policy (LoRA
-    merged) with its processor to ``out_dir/model``.
+    merged) with its processor and decode settings to ``out_dir/model``.
     """
     from omnibench.model import save_model
 
@@ -462,9 +443,13 @@ def run_recipe(cls, recipe, section: str, overrides: Mapping, build_trainer) -> 
         recipe = load_recipe(cls, recipe, section=section, overrides=overrides)
     elif overrides:
         recipe = load_recipe(cls, {**recipe.to_dict(), **overrides})
-    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
     apply_threads(recipe)
     model, processor = load_policy(recipe)
+    decode = recipe_decode(recipe, model)
+    recipe = dataclasses.replace(recipe, decode=decode.to_dict())  # the effective settings, in recipe.yaml
+    save_recipe(recipe, recipe.out_dir / "recipe.yaml")
+    model.config.omnibench_decode = decode.settings()  # in every Trainer checkpoint too
+    print(f"decode: {decode.describe()}")
     trainer = build_trainer(recipe, model, processor)
     resume = recipe.resume
     if resume is True:
@@ -477,6 +462,6 @@ def run_recipe(cls, recipe, section: str, overrides: Mapping, build_trainer) -> 
         model = model.merge_and_unload()
     final = recipe.out_dir / "model"
     if trainer.accelerator.is_main_process:
-        save_model(model, processor, final)
+        save_model(model, processor, final, decode=decode)
     trainer.accelerator.wait_for_everyone()
     return final

@@ -6,7 +6,7 @@ set. :func:`run_sft` does the first stage with transformers' ``Trainer``:
 
 * the dataset is the manifest's ``cold_start`` split; each example is ``(clip id, target text)``;
 * :class:`OmniSFTCollator` takes each clip's decoded media from a
-  :class:`~omnibench.recipes.MediaStore` (decoded once, then reused every epoch), applies modality
+  :class:`~omnibench.data.media.MediaStore` (decoded once, then reused every epoch), applies modality
   dropout, and calls ``omnibench.model.build_inputs(..., completions=targets, return_labels=True)``,
   so the loss covers the assistant tokens only (prompt, media placeholders and padding are -100);
 * ``mode: explained`` trains on ``clip.meta["reasoning"]``; ``mode: label_only`` trains on
@@ -36,7 +36,6 @@ from typing import Any
 import torch
 
 from omnibench.recipes import (
-    MediaStore,
     MetricsJSONL,
     TrainRecipe,
     common_args,
@@ -45,6 +44,7 @@ from omnibench.recipes import (
     load_policy,
     lora_config,
     modality_dropout,
+    recipe_media_store,
     run_recipe,
     set_trainable,
 )
@@ -156,7 +156,7 @@ def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=Non
     if model is None:
         model, processor = load_policy(recipe)
     clips = clips if clips is not None else load_clips(recipe)
-    store = media_store or MediaStore.from_recipe(recipe, clips)
+    store = media_store or recipe_media_store(recipe, clips, model)
     peft = lora_config(recipe.lora)
     if peft is not None:
         from peft import get_peft_model

@@ -279,6 +279,9 @@ def test_cli_grpo_runs_a_recipe_and_writes_metrics(synthemo, tmp_path):
     out = tmp_path / "run"
     assert main(["grpo", "--config", str(cfg), "--out", str(out), "--max-steps", "1"]) == 0
     assert (out / "model" / "config.json").is_file() and (out / "recipe.yaml").is_file()
+    from omnibench.data.media import DecodeConfig, decode_config_for
+
+    assert decode_config_for(out / "model") == DecodeConfig(size=56)  # trained-with settings recorded
     rows = read_metrics(out / "metrics.jsonl")
     step = [r for r in rows if "loss" in r]
     assert [r["step"] for r in step] == [1]

@@ -331,6 +331,23 @@ def test_save_load_round_trip_identical_logits(tiny, clips, tmp_path):
     assert model2.generation_config.pad_token_id == processor.tokenizer.pad_token_id
 
 
+def test_save_model_records_the_decode_settings_and_consumers_read_them(tmp_path, caplog):
+    from omnibench.data.media import DecodeConfig, decode_config_for
+    from omnibench.model import build_tiny
+
+    model, processor = build_tiny(labels=("happy", "sad"), seed=0)
+    save_model(model, processor, tmp_path / "ckpt", decode={"num_frames": 4, "size": 64})
+    loaded, _ = load_model(tmp_path / "ckpt")
+    assert loaded.config.omnibench_decode == {"num_frames": 4, "size": 64, "sr": 16000, "max_audio_s": None}
+    for source in (tmp_path / "ckpt", loaded):
+        assert decode_config_for(source) == DecodeConfig(num_frames=4, size=64)
+    with caplog.at_level("WARNING", logger="omnibench"):
+        assert decode_config_for(loaded, {"size": 112}).hw == (112, 112)
+    assert any("size (64, 64) -> (112, 112)" in r.getMessage() for r in caplog.records)
+    save_model(loaded, processor, tmp_path / "again")  # decode=None keeps what the config records
+    assert decode_config_for(tmp_path / "again").num_frames == 4
+
+
 def _tiny_full_layout(thinker):
     """A full Qwen2_5OmniForConditionalGeneration (thinker + tiny talker + tiny token2wav) around ``thinker``."""
     from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration

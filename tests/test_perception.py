@@ -153,8 +153,11 @@ def test_cli_base_builds_a_loadable_pretrained_base(tmp_path):
     assert main(["base", "--manifest", str(data / "manifest.jsonl"), "--out", str(out), "--steps", "2",
                  "--batch-size", "4", "--describe-steps", "2", "--describe-batch-size", "4", "--eval-every", "1",
                  "--learning-rate", "0.004", "--max-grad-norm", "0.5", "--targets", "label",
-                 "--no-progress"]) == 0
+                 "--num-frames", "4", "--frame-size", "64", "--no-progress"]) == 0
     model, _ = load_model(out)
+    from omnibench.data.media import DecodeConfig, decode_config_for
+
+    assert decode_config_for(out) == DecodeConfig(num_frames=4, size=64)  # the base records its decode settings
     rec = model.config.omnibench_perception
     assert rec["steps"] == 2 and rec["describe_steps"] == 2 and rec["n_clips"] == 9
     assert rec["learning_rate"] == 0.004 and rec["max_grad_norm"] == 0.5 and rec["targets"] == "label"

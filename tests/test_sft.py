@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -97,9 +98,33 @@ def test_cli_sft_trains_and_saves_a_loadable_model(synthemo, tmp_path):
     assert rows[-1]["loss"] < rows[0]["loss"]
     model, processor = load_model(out / "model")
     assert model.config.text_config.hidden_size == 64 and processor.tokenizer is not None
+    # the decode settings trained with are recorded in the model and in recipe.yaml
+    assert model.config.omnibench_decode == {"num_frames": 8, "size": 56, "sr": 16000, "max_audio_s": None}
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["decode"] == {**model.config.omnibench_decode,
+                                                                            "missing_audio": "error"}
     out2 = tmp_path / "label_only"
     assert main(["sft", "--config", str(cfg), "--out", str(out2), "--mode", "label_only", "--max-steps", "1"]) == 0
     assert (out2 / "model" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_sft_from_a_checkpoint_keeps_its_decode_settings_and_warns_on_a_recipe_override(synthemo, tmp_path,
+                                                                                         caplog):
+    from omnibench.data.media import DecodeConfig, decode_config_for
+    from omnibench.model import build_tiny, save_model
+    from omnibench.sft import run_sft
+
+    base = save_model(*build_tiny(seed=0), tmp_path / "base", decode={"num_frames": 4, "size": 64})
+    recipe = {"manifest": str(synthemo), "model": str(base), "batch_size": 4, "max_steps": 1, "progress": False}
+    with caplog.at_level("WARNING", logger="omnibench"):
+        kept = run_sft({**recipe, "out": str(tmp_path / "kept")})
+    assert not [r for r in caplog.records if "decode" in r.getMessage()]
+    assert decode_config_for(kept) == DecodeConfig(num_frames=4, size=64)
+    with caplog.at_level("WARNING", logger="omnibench"):
+        over = run_sft({**recipe, "out": str(tmp_path / "over"), "decode": {"num_frames": 2}})
+    assert any("num_frames 4 -> 2" in r.getMessage() for r in caplog.records)
+    assert decode_config_for(over) == DecodeConfig(num_frames=2, size=64)  # the override, over the checkpoint's
+    assert yaml.safe_load((tmp_path / "over" / "recipe.yaml").read_text())["decode"]["num_frames"] == 2
 
 
 def test_consistent_dropout_never_removes_the_modality_that_carries_the_label(tiny, store):

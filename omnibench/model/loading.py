@@ -41,9 +41,18 @@ class ModelLoadError(RuntimeError):
     """A checkpoint folder is missing, incomplete or holds an unsupported architecture."""
 
 
-def save_model(model, processor, directory: str | os.PathLike) -> Path:
+def save_model(model, processor, directory: str | os.PathLike, decode=None) -> Path:
     """Save model weights + config + generation config and the processor (tokenizer, chat template,
-    feature extractor, image/video processors) into one folder that :func:`load_model` reads back."""
+    feature extractor, image/video processors) into one folder that :func:`load_model` reads back.
+
+    ``decode``: the decode settings the model was trained with (a DecodeConfig or a mapping of its
+    fields), recorded as ``config.omnibench_decode`` next to ``omnibench_labels`` so that every
+    consumer decodes its inputs the same way (:func:`omnibench.data.media.decode_config_for`); None
+    keeps what the config already records."""
+    if decode is not None:
+        from omnibench.data.media import CONFIG_KEY, DecodeConfig
+
+        setattr(model.config, CONFIG_KEY, DecodeConfig.coerce(decode).settings())
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

@@ -329,7 +329,8 @@ def build_tiny_base(
     log_path: str | os.PathLike | None = None,
 ) -> Path:
     """Build the tiny thinker, pre-train it on ``manifest``'s ``split`` and save it to ``out`` (model
-    files; the history in ``log_path``, default ``out/perception.jsonl``). Uses every CPU core meanwhile."""
+    files and the ``decode`` settings it was trained with; the history in ``log_path``, default
+    ``out/perception.jsonl``). Uses every CPU core meanwhile."""
     from omnibench.data.manifest import read_manifest
     from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
     from omnibench.labels import DFEW7
@@ -346,7 +347,9 @@ def build_tiny_base(
     labels = tuple(labels or DFEW7)
     model, processor = build_tiny(labels=labels, seed=seed, **dict(tiny or {}))
     cache = DecodeCache(cache_dir or manifest.parent / ".decode_cache")
-    media, _ = decode_clips(clips, DecodeConfig(**dict(decode or {})), cache=cache, progress=progress)
+    decode_cfg = DecodeConfig.coerce(decode)  # a model built from scratch: no checkpoint settings to read
+    print(f"decode: {decode_cfg.describe()}")
+    media, _ = decode_clips(clips, decode_cfg, cache=cache, progress=progress)
     kept = {m.clip_id for m in media}
     clips = [c for c in clips if c.id in kept]
     log = Path(log_path) if log_path else out / "perception.jsonl"
@@ -358,7 +361,7 @@ def build_tiny_base(
         pretrain_tiny_base(model, processor, clips, media, cfg, labels=labels, progress=progress, log_path=log)
     finally:
         torch.set_num_threads(threads)
-    save_model(model, processor, out)
+    save_model(model, processor, out, decode=decode_cfg)
     return out
 
 
@@ -380,6 +383,9 @@ def add_base_args(parser) -> None:
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
                             help=f.metadata.get("help"), **extra)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from omnibench.data.media import add_decode_args
+
+    add_decode_args(parser)
 
 
 def cli_base(args) -> int:
@@ -387,7 +393,9 @@ def cli_base(args) -> int:
 
     cfg = PerceptionConfig(seed=args.seed, **{f.name: getattr(args, f.name) for f in fields(PerceptionConfig)
                                               if f.name != "seed"})
+    from omnibench.data.media import decode_overrides
+
     out = build_tiny_base(args.manifest, args.out, split=args.split, seed=args.seed, config=cfg,
-                          progress=not args.no_progress)
+                          decode=decode_overrides(args), progress=not args.no_progress)
     print(f"base model: {out}")
     return 0
