@@ -92,3 +92,19 @@ def normalize_label(text: str | None) -> str | None:
     if not k:
         return None
     return alias_table().get(k)
+
+
+def labels_for(clips, default=None, dataset: str | None = None) -> tuple[str, ...]:
+    """The label set a split is scored against: ``dataset``'s card when given, else the card of the clips'
+    dataset (all clips of a split must come from one dataset that has a card), else ``default`` (the
+    model's labels; DFEW7 when None). Each dataset keeps its own labels: DFEW 7, MAFW 11, RAVDESS 8."""
+    if dataset:
+        return label_set(dataset)
+    names = {getattr(c, "dataset", None) for c in clips}
+    known = set(all_cards())
+    if len(names) == 1 and names <= known:
+        return label_set(next(iter(names)))
+    if len(names) > 1 and names & known:
+        raise ValueError(f"the split mixes clips of several datasets {sorted(map(str, names))}; score each dataset's "
+                         "split on its own (qualified split names such as dfew/test, mafw/test) or pass dataset=...")
+    return tuple(default or DFEW7)

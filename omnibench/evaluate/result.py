@@ -22,7 +22,7 @@ import numpy as np
 from omnibench.answers import resolve, resolve_label
 from omnibench.evaluate.metrics import metrics, summary_cell
 from omnibench.io import read_jsonl, write_jsonl
-from omnibench.labels import DFEW7
+from omnibench.labels import DFEW7, labels_for
 
 #: Column names read as a full completion (parsed for ``<answer>``) / as a bare label.
 COMPLETION_COLUMNS: tuple[str, ...] = ("completion", "output", "response")
@@ -140,11 +140,9 @@ def read_external_predictions(path: str | os.PathLike, clips: Sequence, labels: 
     """Score a predictions file made elsewhere against ``clips`` (their gold labels), as :class:`EvalResult`.
 
     ``labels``: the label set to resolve against (None: the clips' dataset's, see
-    :func:`omnibench.evaluate.runner.eval_labels`). The result's ``extra`` holds ``n_missing`` (clips
+    :func:`omnibench.labels.labels_for`). The result's ``extra`` holds ``n_missing`` (clips
     without a prediction: unparseable, wrong) and ``n_unknown_ids`` (rows whose id is not among the clips:
     skipped)."""
-    from omnibench.evaluate.runner import eval_labels
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} not found")
@@ -160,7 +158,7 @@ def read_external_predictions(path: str | os.PathLike, clips: Sequence, labels: 
         raise ValueError(f"{path}: needs a completion column ({', '.join(COMPLETION_COLUMNS)}) or a label column "
                          f"({', '.join(LABEL_COLUMNS)}); found {sorted(columns)}")
     clips = list(clips)
-    labels = tuple(labels) if labels is not None else eval_labels(clips)
+    labels = tuple(labels) if labels is not None else labels_for(clips)
     by_id: dict[str, dict] = {}
     for n, row in enumerate(rows, 1):
         cid = str(row.get("id", "")).strip()

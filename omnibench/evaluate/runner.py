@@ -17,7 +17,7 @@ import numpy as np
 from omnibench.answers import resolve
 from omnibench.evaluate.metrics import metrics
 from omnibench.evaluate.result import EvalResult
-from omnibench.labels import DFEW7, all_cards, label_set
+from omnibench.labels import DFEW7, label_set, labels_for
 
 
 def model_labels(model, dataset: str | None = None) -> tuple[str, ...]:
@@ -29,21 +29,8 @@ def model_labels(model, dataset: str | None = None) -> tuple[str, ...]:
     return tuple(cfg_labels) if cfg_labels else DFEW7
 
 
-def eval_labels(clips: Sequence, default: Sequence[str] | None = None, dataset: str | None = None) -> tuple[str, ...]:
-    """The label set a split is scored against: ``dataset``'s card when given, else the card of the clips'
-    dataset (all clips of a split must come from one dataset that has a card), else ``default`` (the
-    model's labels; DFEW7 when None)."""
-    if dataset:
-        return label_set(dataset)
-    names = {getattr(c, "dataset", None) for c in clips}
-    if len(names) == 1:
-        (name,) = names
-        if name in all_cards():
-            return label_set(name)
-    elif len(names) > 1 and names <= set(all_cards()):
-        raise ValueError(f"the split mixes clips of several datasets {sorted(names)}; score each dataset's split on "
-                         "its own (qualified split names such as dfew/test, mafw/test) or pass dataset=...")
-    return tuple(default or DFEW7)
+#: The label set a split is scored against (:func:`omnibench.labels.labels_for`).
+eval_labels = labels_for
 
 
 @dataclass
