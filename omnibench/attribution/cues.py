@@ -20,13 +20,13 @@ import numpy as np
 
 from omnibench.answers import parse_reasoning
 from omnibench.attribution.shapley import MODALITIES, dominant, shares
-from omnibench.data.synth import CUE_LEXICON
+from omnibench.data.synth.cues import CUE_LEXICON
 
 __all__ = ["cue_counts", "default_lexicon", "faithfulness", "reasoning_text", "stated_shares"]
 
 
 def default_lexicon() -> dict[str, list[str]]:
-    """SynthEmo's cue words (``omnibench.data.synth.CUE_LEXICON``): {"video": [...], "audio": [...]}."""
+    """SynthEmo's cue words (``omnibench.data.synth.cues.CUE_LEXICON``): {"video": [...], "audio": [...]}."""
     return {k: list(v) for k, v in CUE_LEXICON.items()}
 
 
