@@ -30,12 +30,12 @@ from omnibench.evaluate.metrics import (
     validate_eval_schema,
 )
 from omnibench.evaluate.result import EvalResult, read_external_predictions, read_predictions
-from omnibench.evaluate.runner import EvalConfig, eval_labels, evaluate_split, model_labels, paired_media
+from omnibench.evaluate.runner import EvalConfig, eval_labels, evaluate_split, model_labels
 from omnibench.run import CHECKPOINTS
 
 __all__ = [
     "CHECKPOINTS", "SUMMARY_KEYS", "EvalConfig", "EvalResult", "add_eval_args", "cli_eval", "default_run_dir",
-    "eval_labels", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels", "paired_media",
+    "eval_labels", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels",
     "parse_answer", "read_external_predictions", "read_predictions", "resolve_gold", "resolve_label",
     "resolve_prediction", "subset_metrics", "summary_cell", "update_metrics_json", "validate_eval_schema",
 ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omnibench.answers import resolve
+from omnibench.data.media import MediaStore
 from omnibench.evaluate.metrics import metrics
 from omnibench.evaluate.result import EvalResult
 from omnibench.labels import DFEW7, label_set, labels_for
@@ -50,17 +51,6 @@ class EvalConfig:
             raise ValueError(f"EvalConfig.mode must be 'generate' or 'score', got {self.mode!r}")
 
 
-def paired_media(clips, media=None, decode_config=None, cache=None, progress: bool = False):
-    """``(clips, media)`` in the same order: the clips' media from a :class:`~omnibench.data.media.MediaStore`
-    (decoded with ``decode_config``/``cache`` when ``media`` is None, else the given media paired by clip id;
-    a clip without media is a MediaError naming it, never dropped)."""
-    from omnibench.data.media import MediaStore
-
-    clips = list(clips)
-    store = MediaStore(clips, decode_config, cache) if media is None else MediaStore.from_media(list(media))
-    return clips, store.decode(clips, progress=progress)
-
-
 def evaluate_split(
     model,
     processor,
@@ -88,7 +78,9 @@ def evaluate_split(
 
     cfg = config or EvalConfig()
     labels = tuple(labels)
-    clips, media = paired_media(clips, media, decode_config, cache, progress)
+    clips = list(clips)
+    store = MediaStore(clips, decode_config, cache) if media is None else MediaStore.from_media(list(media))
+    media = store.decode(clips, progress=progress)  # same order as clips; a clip without media is an error
     mods = parse_modalities(cfg.modalities)
     prompt = cfg.prompt if cfg.prompt is not None else DEFAULT_PROMPT
     t0 = time.perf_counter()
