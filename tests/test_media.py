@@ -69,7 +69,7 @@ def test_cache_hits_and_rebuilds_corrupt_entries(tmp_path, mp4_factory, monkeypa
     cfg = DecodeConfig(num_frames=4, size=32)
     first = decode_clip(clip, cfg, cache)
     # a second epoch decodes nothing
-    import omnibench.data.media as media_mod
+    import omnibench.data.media.cache as media_mod
 
     monkeypatch.setattr(media_mod, "_decode_uncached", lambda *a: pytest.fail("decoded again"))
     second = decode_clip(clip, cfg, cache)
@@ -174,7 +174,7 @@ def test_48px_h264_that_decord_cannot_copy_is_decoded_with_pyav_and_logged(mp4_f
 
 
 def test_pyav_fallback_gives_decords_frames_on_a_file_both_read(mp4_factory):
-    from omnibench.data.media import _frames_with_pyav
+    from omnibench.data.media.decode import _frames_with_pyav
 
     path = str(mp4_factory("w64.mp4", size=64, n_frames=12))
     ours = decode_clip(Clip("a", path, "happy", "t"), DecodeConfig(num_frames=5, size=None)).frames
