@@ -49,7 +49,7 @@ def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Ma
                                    labels=labels, cache_dir=run.decode_cache_dir, progress=progress,
                                    log_path=log_path)
         m, processor = build_tiny(labels=tuple(labels or DFEW7), seed=seed, **dict(tiny or {}))
-        save_model(m, processor, out)
+        save_model(m, processor, out, decode=decode)
         return out
     path = Path(model).expanduser()
     if not (path / "config.json").is_file():

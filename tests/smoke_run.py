@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from omnibench.pipeline import STAGES, RunFolder, run_pipeline
+from omnibench.pipeline import run_pipeline
+from omnibench.run import STAGES, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"

@@ -124,7 +124,6 @@ def test_switching_off_restores_the_class_methods_and_copies_bind_to_themselves(
 
 
 def test_grpo_completion_logprobs_equal_with_and_without_sharing(tiny, tmp_path):
-    pytest.importorskip("trl")
     from omnibench.data.manifest import Clip
     from omnibench.grpo import GRPORecipe, build_trainer
     from omnibench.recipes import MediaStore, load_recipe

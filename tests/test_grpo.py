@@ -11,8 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
-
-trl = pytest.importorskip("trl")
+import trl
 
 from omnibench.data.manifest import Clip
 from omnibench.data.media import synth_media
@@ -187,7 +186,6 @@ def test_each_clip_is_decoded_once_per_step_and_dropout_is_per_group(tiny, tmp_p
 
 @pytest.mark.slow
 def test_encoders_run_once_per_distinct_clip(tiny, tmp_path):
-    pytest.importorskip("omnibench.model.encoders")
     trainer = _trainer(tiny, tmp_path, beta=0.04)
     videos_per_call = []
     hook = trainer.model.model.visual.register_forward_pre_hook(
