@@ -33,7 +33,8 @@ def test_manifest_counts_splits_and_ids(dataset):
     path, clips = dataset
     assert path.name == "manifest.jsonl"
     counts = Counter(c.split for c in clips)
-    assert counts == {"train": N_TRAIN, "cold_start": N_COLD, "test_id": N_TEST, "test_ood": N_TEST}
+    assert counts == {"train": N_TRAIN, "cold_start": N_COLD, "test_id": N_TEST, "test_actors": N_TEST,
+                      "test_ood": N_TEST}
     assert list(dict.fromkeys(c.split for c in clips)) == list(synth.SPLITS)  # manifest in split order
     assert len({c.id for c in clips}) == len(clips)
     assert all(c.dataset == "synthemo" and c.audio is None for c in clips)
@@ -69,11 +70,12 @@ def test_meta_keys_and_label_follows_informative_modality(dataset):
         else:
             assert (m["video_label"], m["audio_label"]) == ("neutral", c.label)
         assert ("reasoning" in m) == (c.split == "cold_start")
-    # unseen actors in test_ood only
+    # unseen actors in test_actors (nothing else shifted) and test_ood only
     actors = {s: {c.meta["actor"].split("+")[0] for c in clips if c.split == s} for s in synth.SPLITS}
     assert all(a.startswith("a") for s in ("train", "cold_start", "test_id") for a in actors[s])
-    assert all(a.startswith("o") for a in actors["test_ood"])
+    assert all(a.startswith("o") for s in ("test_actors", "test_ood") for a in actors[s])
     assert all(c.meta["shift"] == sorted(synth.OOD_FACTORS) for c in clips if c.split == "test_ood")
+    assert all(c.meta["shift"] == ["actors"] for c in clips if c.split == "test_actors")
 
 
 def test_cues_follow_the_expressed_labels():
@@ -233,10 +235,10 @@ def test_summarize_and_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     manifest = tmp_path / "s" / "manifest.jsonl"
     lines = [json.loads(x) for x in manifest.read_text().splitlines()]
-    assert len(lines) == 15
-    assert "test_ood" in out and "wrote 15 clips" in out
+    assert len(lines) == 18
+    assert "test_ood" in out and "test_actors" in out and "wrote 18 clips" in out
     table = synth.summarize(manifest)
-    assert table.loc[("train", "both"), "happy"] == 1 and table["total"].sum() == 15
+    assert table.loc[("train", "both"), "happy"] == 1 and table["total"].sum() == 18
     assert list(table.columns[:-1]) == [lab for lab in DFEW7 if lab in table.columns]
 
 
@@ -255,9 +257,11 @@ def test_difficulty_knobs_default_to_the_standard_set_and_strengthen_cues():
 
 
 def test_default_shift_comes_from_the_split_table():
-    """Only test_ood shifts factors by default; an explicit shift (even none) overrides it."""
+    """test_ood shifts every factor by default, test_actors the actors only; an explicit shift (even none)
+    overrides it."""
     assert synth.default_shift("test_ood") == synth.OOD_FACTORS
-    assert all(synth.default_shift(s) == () for s in synth.SPLITS if s != "test_ood")
+    assert synth.default_shift("test_actors") == ("actors",)
+    assert all(synth.default_shift(s) == () for s in synth.SPLITS if s not in ("test_ood", "test_actors"))
     assert synth.default_shift("not_a_split") == ()
     ood = synth.plan_clip(0, "test_ood", 2, synth.default_shift("test_ood"))
     assert ood["shift"] == sorted(synth.OOD_FACTORS)

@@ -16,7 +16,10 @@ and condition (clip ``i`` of a split has condition ``i % 3`` and label ``(i // 3
 
 Nuisances vary per clip in every split and never imitate a cue: lighting and colour cast,
 background, pixel noise, coloured background noise (broadband and unmodulated, unlike the
-periodic roughness cue) and per-clip voice-pitch jitter.  ``test_ood`` shifts six factors
+periodic roughness cue) and per-clip voice-pitch jitter.  ``test_actors`` shifts one factor, the
+actors: identities never seen in training, drawn from the training ranges of face and voice, nothing
+else shifted (a model that learned the actors rather than the cues drops here, not on ``test_id``).
+``test_ood`` shifts six factors
 (:data:`OOD_FACTORS`): unseen actors, unseen face shapes and colours, other lighting and
 backgrounds, a different video-noise kind (blur + scan lines), a shifted voice range and a
 different audio-nuisance kind (mains hum + reverberation).  Any subset of the factors can be
@@ -72,7 +75,8 @@ from omnibench.data.synth.cues import (
 
 #: the names loaded on first use, by module (see the docstring)
 _LAZY_MODULES: dict[str, tuple[str, ...]] = {
-    "plan": ("CUE_JITTER", "OOD_FACTORS", "SPLITS", "SynthConfig", "clip_seed", "default_shift", "plan_clip"),
+    "plan": ("CUE_JITTER", "OOD_FACTORS", "SPLITS", "TEST_SPLITS", "SynthConfig", "clip_seed", "default_shift",
+             "plan_clip"),
     "video": ("render_frames",),
     "audio": ("render_audio",),
     "generation": (
@@ -116,6 +120,7 @@ __all__ = [
     "OOD_FACTORS",
     "PHRASE_THRESHOLD",
     "SPLITS",
+    "TEST_SPLITS",
     "VIDEO_CUES",
     "VIDEO_NEUTRAL",
     "VIDEO_PHRASES",

@@ -147,7 +147,7 @@ def generate_split(
     """Generate ``n`` clips of ``split`` under ``out_dir/media/<split>/``; returns their Clip records.
 
     ``shift`` lists the OOD factors to shift (default: the split's own, :func:`plan.default_shift`: all of
-    them for ``test_ood``, none for the others).
+    them for ``test_ood``, the actors for ``test_actors``, none for the others).
     """
     cfg = cfg or SynthConfig()
     shift = frozenset(default_shift(split) if shift is None else shift)
@@ -195,7 +195,7 @@ def generate(
 
     Args:
         n_train, n_cold_start: clips in ``train`` and ``cold_start``.
-        n_test: clips in each test split (``test_id`` and ``test_ood``).
+        n_test: clips in each test split (``test_id``, ``test_actors`` and ``test_ood``).
         seed: master seed; clip ``i`` of a split is seeded by (seed, split, i).
         duration, fps, size: clip length (s), frame rate, frame size (square).
         workers: processes (default: the CPUs available).
@@ -246,7 +246,7 @@ def add_synth_args(parser: argparse.ArgumentParser) -> None:
         "--n-cold-start", type=int, default=140, help="clips with reasoning text (default 140)"
     )
     parser.add_argument(
-        "--n-test", type=int, default=210, help="clips in each of test_id and test_ood (default 210)"
+        "--n-test", type=int, default=210, help="clips in each of test_id, test_actors and test_ood (default 210)"
     )
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     parser.add_argument("--duration", type=float, default=1.5, help="clip length in seconds (default 1.5)")

@@ -8,7 +8,7 @@ renderers (:mod:`~omnibench.data.synth.video`, :mod:`~omnibench.data.synth.audio
 per-clip pixel and sample noise, from their own streams of the same clip seed.
 
 Splits are one table (:data:`_SPLIT_TABLE`): a split's name, its seed code and the OOD factors it
-shifts by default.  A further split (e.g. unseen actors only) is one more row there.
+shifts by default; ``test_actors`` (unseen actors only) is such a row.
 """
 
 from __future__ import annotations
@@ -33,13 +33,19 @@ from omnibench.data.synth.cues import (
 #: factors that ``test_ood`` shifts (all of them by default); see the package docstring
 OOD_FACTORS: tuple[str, ...] = ("actors", "face", "lighting", "video_noise", "voice", "audio_noise")
 #: split -> (seed code, OOD factors shifted by default), in manifest order; the codes are part of the
-#: seeds, so a split keeps its code forever (a new split takes a new one)
+#: seeds, so a split keeps its code forever (a new split takes a new one).  ``test_actors`` shifts the
+#: actors only: identities never seen in training (``o00``.., their own face and voice draws) taken from
+#: the *training* ranges of face shape, colours and voice, with the training nuisances.  It separates
+#: "learned the cues" from "learned the actors", which ``test_id`` (the training actors) cannot.
 _SPLIT_TABLE: dict[str, tuple[int, tuple[str, ...]]] = {
     "train": (11, ()),
     "cold_start": (12, ()),
     "test_id": (13, ()),
+    "test_actors": (15, ("actors",)),
     "test_ood": (14, OOD_FACTORS),
 }
+#: the evaluation splits, in table order (every split but the two training ones)
+TEST_SPLITS: tuple[str, ...] = tuple(s for s in _SPLIT_TABLE if s not in ("train", "cold_start"))
 SPLITS: tuple[str, ...] = tuple(_SPLIT_TABLE)
 
 
