@@ -284,6 +284,7 @@ def build_tiny(
     tokenizer = build_tokenizer(labels, prompt, vocab_size=sizes.vocab_size)
     config = make_config(tokenizer, sizes)
     config.omnibench_tiny = asdict(sizes)  # recorded in config.json, for provenance only
+    config.omnibench_labels = list(labels)  # the labels the model answers in (evaluate.model_labels reads it)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_cls(config)
