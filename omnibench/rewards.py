@@ -25,6 +25,19 @@ Two rewards reproduce R1-Omni:
   on the tiny model learned exactly that within 100 steps (dropping the reasoning the project exists
   to study), so an empty block earns no format reward. Tags are case-sensitive.
 
+Two rewards go past R1-Omni and need no judge: they check the reasoning against facts the trainer
+itself knows (HumanOmniV2 asks an LLM judge; ERV a trained classifier).
+
+* :func:`grounding_reward` -- 1.0 when the reasoning cites cues only of the modalities the row was
+  given (column ``modalities``, e.g. ``"video"`` after modality dropout removed the audio; the trainer
+  passes it), 0.0 when it cites a modality that was absent ("The voice has a high pitch" on a
+  video-only input). Cue words come from a lexicon per modality (:func:`grounding_lexicon`: SynthEmo's
+  cue vocabulary plus a small documented list for real data; a recipe overrides it with
+  ``reward_options: {grounding: {lexicon: {video: [...], audio: [...]}}}``).
+* :func:`consistency_reward` -- 1.0 when the emotion the reasoning concludes with (the last label word
+  or card alias of the clip's label set it names) is the emotion answered, 0.0 when it names another,
+  names none, or no answer resolves.
+
 Rewards are registered by name in :data:`REWARDS` (``@register("name")``); :func:`get_reward`
 also resolves ``"package.module:function"`` so any TRL-style reward function can be named in a
 recipe; :func:`resolve_rewards` turns a ``{name: weight}`` mapping into the function list and
@@ -33,19 +46,33 @@ weights GRPO uses, and :func:`combined_reward` gives their weighted sum as one r
 
 from __future__ import annotations
 
+import functools
 import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from omnibench.answers import completion_text, is_correct, is_well_formed, parse_answer
+from omnibench.answers import (
+    completion_text,
+    fold,
+    is_correct,
+    is_well_formed,
+    parse_answer,
+    parse_reasoning,
+    resolve,
+)
+from omnibench.labels import alias_table
 
 __all__ = [
     "REWARDS",
     "accuracy_reward",
     "combined_reward",
     "completion_text",
+    "consistency_reward",
     "format_reward",
     "get_reward",
+    "grounding_lexicon",
+    "grounding_reward",
     "is_well_formed",
     "parse_answer",
     "register",
@@ -115,6 +142,102 @@ def format_reward(completions: Sequence[Any], **kwargs) -> list[float]:
     return [1.0 if is_well_formed(c) else 0.0 for c in completions]
 
 
+#: Cue words for real data (faces and voices in the wild), beside SynthEmo's cue vocabulary: the words a
+#: reasoning uses when it describes what it saw or heard. Deliberately small and literal; a recipe
+#: overrides it (``reward_options.grounding.lexicon``).
+REAL_DATA_LEXICON: dict[str, tuple[str, ...]] = {
+    "video": ("face", "facial", "expression", "smile", "smiling", "smiles", "frown", "frowning", "frowns",
+              "brow", "brows", "eyebrow", "eyebrows", "eyes", "eye", "gaze", "stare", "mouth", "lips", "grimace",
+              "tears", "crying", "nod", "nodding", "head"),
+    "audio": ("voice", "vocal", "tone", "pitch", "loud", "loudly", "loudness", "volume", "tremble", "trembling",
+              "shaky", "shout", "shouting", "whisper", "whispering", "sigh", "sighs", "intonation", "speech",
+              "speaking", "sob", "sobbing", "laugh", "laughing"),
+}
+
+
+@functools.cache
+def grounding_lexicon() -> dict[str, tuple[str, ...]]:
+    """The default cue words per modality: SynthEmo's (``omnibench.data.synth.cues``: its cue phrases'
+    words plus the nouns "face" / "voice" its sentences use) and :data:`REAL_DATA_LEXICON`."""
+    from omnibench.data.synth.cues import CUE_LEXICON
+
+    return {mod: tuple(sorted(set(CUE_LEXICON[mod]) | set(REAL_DATA_LEXICON[mod]))) for mod in ("video", "audio")}
+
+
+@functools.cache
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern | None:
+    words = tuple(sorted({w.strip().lower() for w in words if w and w.strip()}, key=len, reverse=True))
+    if not words:
+        return None
+    alts = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
+    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags=re.IGNORECASE)
+
+
+def _row_modalities(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.replace("+", ",").split(",")
+    return frozenset(m.strip() for m in value if m and m.strip())
+
+
+@register("grounding")
+def grounding_reward(completions: Sequence[Any], modalities: Any = None, lexicon: Mapping | None = None,
+                     **kwargs) -> list[float | None]:
+    """1.0 if the reasoning cites no cue of a modality the row was not given, else 0.0.
+
+    ``modalities``: per completion, the modalities its input had (``"video,audio"``, ``"video"`` or a list;
+    one string is broadcast); None (column absent) gives None: nothing to check against. ``lexicon``: cue words
+    per modality (default :func:`grounding_lexicon`)."""
+    rows = [_row_modalities(m) for m in _per_completion(modalities, len(completions), "modalities")]
+    lex = {k: tuple(v) for k, v in (lexicon or grounding_lexicon()).items()}
+    pats = {mod: _words_pattern(words) for mod, words in lex.items()}
+    out: list[float | None] = []
+    for completion, present in zip(completions, rows):
+        if present is None:
+            out.append(None)
+            continue
+        text = parse_reasoning(completion)
+        absent = [mod for mod, p in pats.items() if mod not in present and p is not None]
+        out.append(0.0 if any(pats[mod].search(text) for mod in absent) else 1.0)
+    return out
+
+
+@functools.cache
+def _emotion_pattern(labels: tuple[str, ...] | None) -> tuple[re.Pattern, dict[str, str]]:
+    """A pattern over every spelling (labels + card aliases) of ``labels`` (None: all cards' labels) and
+    spelling -> canonical label."""
+    table = {k: v for k, v in alias_table().items() if labels is None or v in labels}
+    for lab in labels or ():
+        table.setdefault(fold(lab), lab)
+    return _words_pattern(tuple(table)), table
+
+
+@register("consistency")
+def consistency_reward(completions: Sequence[Any], label_set: Any = None, **kwargs) -> list[float]:
+    """1.0 if the last emotion the reasoning names (a label of the row's ``label_set`` or a card alias of
+    one) is the answer's label, else 0.0 (another emotion, none named, or no answer)."""
+    sets = _label_sets(label_set, len(completions))
+    out: list[float] = []
+    for completion, labels in zip(completions, sets):
+        answer = resolve(completion, labels).label
+        pattern, table = _emotion_pattern(labels)
+        named = pattern.findall(parse_reasoning(completion)) if pattern is not None else []
+        concluded = table.get(fold(named[-1])) if named else None
+        out.append(1.0 if answer is not None and concluded == answer else 0.0)
+    return out
+
+
+def with_options(fn: RewardFn, options: Mapping[str, Any] | None) -> RewardFn:
+    """``fn`` with keyword ``options`` bound (e.g. the grounding lexicon from a recipe), keeping its name
+    (TRL logs each reward under its function's ``__name__``)."""
+    if not options:
+        return fn
+    bound = functools.partial(fn, **dict(options))
+    functools.update_wrapper(bound, fn)
+    return bound
+
+
 def get_reward(name: str | RewardFn) -> RewardFn:
     """A reward function by registry name (``"accuracy"``, ``"accuracy_reward"``) or ``"module:function"``.
 
@@ -139,15 +262,22 @@ def get_reward(name: str | RewardFn) -> RewardFn:
     raise KeyError(f"unknown reward {key!r}; registered: {sorted(REWARDS)} (or give 'package.module:function')")
 
 
-def resolve_rewards(spec: Mapping[str, float] | Sequence[str]) -> tuple[list[RewardFn], list[float]]:
-    """``{name: weight}`` (or a list of names, weight 1) -> (reward functions, weights), in order."""
+def resolve_rewards(spec: Mapping[str, float] | Sequence[str],
+                    options: Mapping[str, Mapping] | None = None) -> tuple[list[RewardFn], list[float]]:
+    """``{name: weight}`` (or a list of names, weight 1) -> (reward functions, weights), in order.
+
+    ``options``: reward name -> keyword arguments bound to that reward (:func:`with_options`)."""
     if isinstance(spec, Mapping):
         items = list(spec.items())
     else:
         items = [(name, 1.0) for name in spec]
     if not items:
         raise ValueError("no reward functions given; e.g. {'accuracy': 1.0, 'format': 1.0}")
-    return [get_reward(n) for n, _ in items], [float(w) for _, w in items]
+    options = dict(options or {})
+    unknown = sorted(set(options) - {n for n, _ in items})
+    if unknown:
+        raise ValueError(f"reward options for {unknown}, which are not among the rewards {[n for n, _ in items]}")
+    return [with_options(get_reward(n), options.get(n)) for n, _ in items], [float(w) for _, w in items]
 
 
 def combined_reward(spec: Mapping[str, float]) -> RewardFn:

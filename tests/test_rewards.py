@@ -174,3 +174,71 @@ def test_resolve_and_combine_with_weights():
     both = combined_reward({"accuracy": 1.0, "format": 0.5})
     out = both([GOOD, "<answer>happy</answer>", GOOD], label=["happy", "happy", None])
     assert out == [1.5, 1.0, 0.5]
+
+
+# --- grounding and consistency (judge-free reasoning rewards) --------------------------------------
+
+FACE = "<think>The face shows a raised mouth curve. The face carries the emotion: happy.</think><answer>happy</answer>"
+VOICE = "<think>The voice has a high pitch and fast syllables. The voice carries the emotion: happy.</think><answer>happy</answer>"
+BOTH = ("<think>The face shows a raised mouth curve. The voice has a high pitch. Face and voice agree: happy."
+        "</think><answer>happy</answer>")
+
+
+def ground(text, mods):
+    return REWARDS["grounding"]([text], modalities=[mods])[0]
+
+
+def test_grounding_penalises_reasoning_that_cites_an_absent_modality():
+    assert ground(VOICE, "video") == 0.0  # the voice was removed, the reasoning describes it
+    assert ground(FACE, "audio") == 0.0
+    assert ground(BOTH, "video") == 0.0 and ground(BOTH, "audio") == 0.0
+
+
+def test_grounding_keeps_reasoning_that_cites_only_present_modalities():
+    assert ground(FACE, "video") == 1.0
+    assert ground(VOICE, "audio") == 1.0
+    assert ground(BOTH, "video,audio") == 1.0
+    assert REWARDS["grounding"]([VOICE], modalities=[["audio"]]) == [1.0]  # a list per row works too
+
+
+def test_grounding_without_reasoning_or_without_modalities():
+    assert ground("<answer>happy</answer>", "video") == 1.0  # cites nothing absent
+    assert REWARDS["grounding"]([FACE, VOICE]) == [None, None]  # no modalities column: nothing to check
+
+
+def test_grounding_lexicon_is_configurable_through_reward_options():
+    (fn,), _ = resolve_rewards({"grounding": 1.0}, options={"grounding": {"lexicon": {"video": ["grin"], "audio": ["hum"]}}})
+    assert fn.__name__ == "grounding_reward"
+    assert fn(["<think>a hum</think><answer>happy</answer>"], modalities=["video"]) == [0.0]
+    assert fn([VOICE], modalities=["video"]) == [1.0]  # "voice" is not in this lexicon
+    with pytest.raises(ValueError, match="not among the rewards"):
+        resolve_rewards({"accuracy": 1.0}, options={"grounding": {}})
+
+
+def consist(text, labels=None):
+    return REWARDS["consistency"]([text], label_set=None if labels is None else [list(labels)])[0]
+
+
+def test_consistency_rewards_reasoning_that_argues_for_the_answer():
+    assert consist(BOTH) == 1.0
+    assert consist("<think>Clearly happiness.</think><answer>happy</answer>") == 1.0  # a card alias
+
+
+def test_consistency_penalises_reasoning_that_names_another_emotion():
+    assert consist("<think>The voice trembles: fear.</think><answer>happy</answer>") == 0.0
+    # the conclusion is the last emotion named, not the first
+    assert consist("<think>Not sad; the face is happy.</think><answer>sad</answer>") == 0.0
+    assert consist("<think>Not sad; the face is happy.</think><answer>happy</answer>") == 1.0
+
+
+def test_consistency_without_reasoning_or_emotion_is_zero():
+    assert consist("<answer>happy</answer>") == 0.0
+    assert consist("<think>The mouth curves up.</think><answer>happy</answer>") == 0.0
+    assert consist("<think>happy</think>") == 0.0  # no answer
+
+
+def test_consistency_reads_emotion_words_of_the_clips_label_set():
+    text = "<think>The face is calm and still. No cue stands out: neutral.</think><answer>neutral</answer>"
+    assert consist(text, labels=("happy", "neutral", "sad")) == 1.0
+    ravdess = "<think>The voice is calm.</think><answer>calm</answer>"
+    assert consist(ravdess, labels=("neutral", "calm", "happy")) == 1.0
