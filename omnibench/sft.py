@@ -52,28 +52,54 @@ from omnibench.recipes import (
 MODES = ("explained", "label_only")
 
 
-def target_text(clip, mode: str) -> str:
-    """The assistant answer SFT trains on for ``clip`` in ``mode``."""
+def target_text(clip, mode: str, modalities: frozenset[str] | None = None) -> str | None:
+    """The assistant answer SFT trains on for ``clip`` in ``mode``, for an input showing ``modalities``
+    (None: both).
+
+    An explained answer describes only what the input shows: with a modality removed by dropout, a
+    SynthEmo clip's reasoning is restated from its cues for the modality kept
+    (:func:`omnibench.data.synth.cues.reasoning_text`), so the cold start never teaches the model to
+    describe a voice it was not given. Reasoning that cannot be restated (real data: one text per clip)
+    gives None for a partial input; such clips are never dropped (see :func:`droppable_for_targets`)."""
     if mode == "label_only":
         if not clip.label:
             raise ValueError(f"clip {clip.id} has no label; label-only SFT needs labelled clips")
         return f"<answer>{clip.label}</answer>"
     if mode == "explained":
-        text = (clip.meta or {}).get("reasoning")
+        meta = clip.meta or {}
+        text = meta.get("reasoning")
         if not text:
             raise ValueError(
                 f"clip {clip.id} (split {clip.split}) has no meta['reasoning']; explained SFT needs "
                 "clips with reasoning text (SynthEmo's cold_start split), or use mode: label_only"
             )
-        return text
+        if modalities is None or set(modalities) >= {"video", "audio"}:
+            return text
+        if clip.dataset == "synthemo" and "cues" in meta and "condition" in meta and modalities:
+            from omnibench.data.synth.cues import reasoning_text
+
+            return reasoning_text(clip.label, meta["condition"], meta["cues"], sorted(modalities))
+        return None
     raise ValueError(f"unknown SFT mode {mode!r}; use one of {MODES}")
 
 
+def droppable_for_targets(clip, mode: str, droppable: frozenset[str]) -> frozenset[str]:
+    """The modalities dropout may remove from ``clip`` given that its target must describe what is kept:
+    a modality is droppable only when the clip has a target for the input without it."""
+    return frozenset(m for m in droppable
+                     if target_text(clip, mode, frozenset({"video", "audio"}) - {m}) is not None)
+
+
 class SFTDataset(torch.utils.data.Dataset):
-    """``{"clip_id", "target"}`` examples (media are attached by the collator)."""
+    """``{"clip_id", "target", "targets"}`` examples (media are attached by the collator); ``targets``
+    holds the answer for each single-modality input the clip can be shown with."""
 
     def __init__(self, clips: Sequence, mode: str):
-        self.items = [{"clip_id": c.id, "target": target_text(c, mode)} for c in clips]
+        self.items = []
+        for c in clips:
+            partial = {m: target_text(c, mode, frozenset({m})) for m in ("video", "audio")}
+            self.items.append({"clip_id": c.id, "target": target_text(c, mode),
+                               "targets": {m: t for m, t in partial.items() if t is not None}})
 
     def __len__(self) -> int:
         return len(self.items)
@@ -100,16 +126,20 @@ class OmniSFTCollator:
     def __call__(self, features: Sequence[dict]) -> dict:
         from omnibench.model.inputs import build_inputs
 
-        media, mods = [], []
+        media, mods, targets = [], [], []
         for f in features:
             m, keep = modality_dropout(self.media_store(f["clip_id"]), self.p, self.rng,
                                        self.droppable.get(f["clip_id"]))
             media.append(m)
             mods.append(keep)
+            partial = f.get("targets", {}) if len(keep) == 1 else {}
+            targets.append(partial.get(next(iter(keep))) if partial else None)
+            if targets[-1] is None:
+                targets[-1] = f["target"]
             name = ",".join(sorted(keep)) or "none"
             self.seen[name] = self.seen.get(name, 0) + 1
         batch = build_inputs(self.processor, media, mods, prompt=self.prompt,
-                             completions=[f["target"] for f in features], return_labels=True)
+                             completions=targets, return_labels=True)
         return dict(batch)
 
 
@@ -164,7 +194,8 @@ def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=Non
         model = get_peft_model(model, peft)
     else:
         set_trainable(model, recipe.freeze_vision, recipe.freeze_audio)
-    droppable = {c.id: droppable_modalities(c, recipe.modality_dropout_policy) for c in clips}
+    droppable = {c.id: droppable_for_targets(c, recipe.mode, droppable_modalities(c, recipe.modality_dropout_policy))
+                 for c in clips}
     collator = OmniSFTCollator(processor, store, recipe.prompt, recipe.modality_dropout, recipe.seed, droppable)
     metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl")
     return Trainer(model=model, args=recipe.training_args(), train_dataset=SFTDataset(clips, recipe.mode),

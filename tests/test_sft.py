@@ -153,3 +153,39 @@ def test_consistent_dropout_never_removes_the_modality_that_carries_the_label(ti
         droppable_modalities(Clip(id="real-1", video="x.mp4", label="sad", split="train", meta={}), "consistent")
     with pytest.raises(ValueError, match="one of"):
         droppable_modalities(clips[0], "sometimes")
+
+
+SYNTH_CUES = {"mouth_curve": 0.85, "mouth_open": 0.3, "mouth_width": 1.0, "mouth_asym": 0.0, "brow_tilt": 0.0,
+              "brow_raise": 0.0, "eye_open": 1.0, "nod": 2.5, "shake": 0.0, "tremor": 0.0, "drift": 0.0,
+              "tilt": 0.0, "pitch_st": 3.0, "pitch_slope": 0.0, "pitch_arch": 2.9, "loudness_db": 0.0,
+              "syllable_rate": 5.5, "rough_depth": 0.0, "rough_rate": 0.0, "vibrato": 0.0}
+
+
+def test_explained_targets_under_dropout_describe_only_the_modality_kept(tiny, store):
+    """Cold start with modality dropout: the reasoning target never describes the removed modality."""
+    from omnibench.data.synth.cues import reasoning_text
+    from omnibench.rewards import grounding_reward
+    from omnibench.sft import SFTDataset, droppable_for_targets
+
+    full = reasoning_text("happy", "both", SYNTH_CUES)
+    clips = [Clip(id=f"c{i}", video=f"c{i}.mp4", label="happy", split="cold_start",
+                  meta={"reasoning": full, "condition": "both", "cues": SYNTH_CUES}) for i in range(4)]
+    ds = SFTDataset(clips, "explained")
+    assert set(ds[0]["targets"]) == {"video", "audio"}
+    assert "voice" not in ds[0]["targets"]["video"] and "face" not in ds[0]["targets"]["audio"]
+    collator = OmniSFTCollator(tiny[1], store, modality_dropout=1.0, seed=3)
+    feats = [ds[i] for i in range(4)] * 3
+    batch = collator(feats)
+    tok = tiny[1].tokenizer
+    vid = tok.convert_tokens_to_ids("<|VIDEO|>")
+    for row, ids in zip(batch["labels"], batch["input_ids"]):
+        text = tok.decode(row[row != -100].tolist()).removesuffix("<|im_end|>")
+        kept = "video" if bool((ids == vid).any()) else "audio"
+        assert text == ds[0]["targets"][kept]
+        assert grounding_reward([text], modalities=[kept]) == [1.0]
+    assert set(collator.seen) == {"video", "audio"}
+    # reasoning that cannot be restated (one text per clip, as in real data) is never dropped
+    real = Clip(id="r", video="r.mp4", label="happy", split="cold_start", dataset="dfew", meta={"reasoning": REASONING})
+    assert target_text(real, "explained", frozenset({"video"})) is None
+    assert droppable_for_targets(real, "explained", frozenset({"video", "audio"})) == frozenset()
+    assert droppable_for_targets(real, "label_only", frozenset({"video", "audio"})) == {"video", "audio"}

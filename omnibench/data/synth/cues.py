@@ -182,14 +182,27 @@ def present_cues(cues: dict[str, float], modality: str, top: int = 3) -> list[st
     return [p for _, p in found[:top]]
 
 
-def reasoning_text(label: str, condition: str, cues: dict[str, float]) -> str:
-    """The cold_start explanation: only the informative modality's present cues are cited."""
+def reasoning_text(label: str, condition: str, cues: dict[str, float],
+                   modalities: Sequence[str] = ("video", "audio")) -> str:
+    """The cold_start explanation: only the informative modality's present cues are cited.
+
+    ``modalities``: what the example shows the model. With one of the two removed (modality dropout),
+    the reasoning speaks of the one kept only -- it never describes a face or a voice the input lacks
+    (the grounding reward penalises exactly that) -- and concludes from it."""
+    mods = set(modalities)
+    if not mods <= {"video", "audio"} or not mods:
+        raise ValueError(f"reasoning_text: modalities must be a non-empty subset of video, audio; got {modalities!r}")
     v = present_cues(cues, "video", top=2 if condition == "both" else 3)
     a = present_cues(cues, "audio", top=2 if condition == "both" else 3)
     if label == "neutral":
-        return _think([_T_FACE_PLAIN, _T_VOICE_PLAIN, _T_NEUTRAL.format(label=label)], label)
+        plain = [t for m, t in (("video", _T_FACE_PLAIN), ("audio", _T_VOICE_PLAIN)) if m in mods]
+        return _think([*plain, _T_NEUTRAL.format(label=label)], label)
     face = _T_FACE_SHOWS.format(cues=_join(v)) if v else _T_FACE_FAINT
     voice = _T_VOICE_HAS.format(cues=_join(a)) if a else _T_VOICE_FAINT
+    if mods == {"video"}:  # the voice was removed: the face alone, whatever the condition
+        return _think([face if condition != "audio" else _T_FACE_PLAIN, _T_FACE_ONLY.format(label=label)], label)
+    if mods == {"audio"}:
+        return _think([voice if condition != "video" else _T_VOICE_PLAIN, _T_VOICE_ONLY.format(label=label)], label)
     if condition == "both":
         return _think([face, voice, _T_BOTH.format(label=label)], label)
     if condition == "video":
