@@ -286,3 +286,33 @@ def test_cli_grpo_runs_a_recipe_and_writes_metrics(synthemo, tmp_path):
     for key in ("accuracy", "format_rate", "completion_length", "kl", "loss", "learning_rate",
                 "rewards/accuracy_reward/mean", "rewards/accuracy_reward/std", "rewards/format_reward/std"):
         assert key in step[0], key
+
+
+@pytest.mark.slow
+def test_the_trainer_hands_each_reward_the_modalities_its_row_had(tiny, tmp_path):
+    """Rewards such as grounding read the ``modalities`` column: it is what the row's input really had."""
+    seen = []
+
+    def spy(completions, modalities=None, clip_id=None, **kwargs):
+        seen.append(list(zip(clip_id, modalities)))
+        return [0.0] * len(completions)
+
+    REWARDS.pop("test_modalities_spy", None)
+    register("test_modalities_spy")(spy)
+    trainer = _trainer(tiny, tmp_path, max_steps=2, modality_dropout=1.0,
+                       rewards={"test_modalities_spy": 1.0, "grounding": 1.0})
+    built = []
+    encode = trainer.encode_clips
+
+    def recording(clip_ids, train):
+        rows = encode(clip_ids, train)
+        if train:
+            built.append([(cid, ",".join(sorted(r.modalities))) for cid, r in zip(clip_ids, rows)])
+        return rows
+
+    trainer.encode_clips = recording
+    trainer.train()
+    assert len(seen) == 2 and seen == built  # per completion: the clip and exactly the modalities it was shown
+    assert all(mods in ("video", "audio") for step in seen for _, mods in step)  # dropout 1.0: one modality each
+    log = [r for r in trainer.state.log_history if "rewards/grounding_reward/mean" in r]
+    assert log and all(0.0 <= r["rewards/grounding_reward/mean"] <= 1.0 for r in log)
