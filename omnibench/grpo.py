@@ -57,6 +57,7 @@ import trl.trainer.grpo_trainer as _trl_grpo
 from trl import GRPOConfig, GRPOTrainer
 
 from omnibench.recipes import (
+    FiniteGradients,
     MetricsJSONL,
     TrainRecipe,
     common_args,
@@ -166,6 +167,11 @@ def _reference_model(ref_model):
 # ------------------------------------------------------------------------------------ trainer
 
 
+class NonFiniteSamplingError(RuntimeError):
+    """GRPO generation met next-token logits that are not finite (the message names the step and cause)."""
+
+
+
 class OmniGRPOTrainer(GRPOTrainer):
     """``trl.GRPOTrainer`` whose generation and log-prob passes see each clip's video and audio.
 
@@ -259,6 +265,23 @@ class OmniGRPOTrainer(GRPOTrainer):
                 done = bool(share_encoders(self.accelerator.unwrap_model(model))) or done
         return done
 
+    def _check_sampling_logits(self, module, args, output) -> None:
+        """Forward hook during generation: next-token logits that are not finite stop the run with
+        :class:`NonFiniteSamplingError` (naming the step and the likely cause) before sampling turns
+        them into a device-side assert in ``torch.multinomial``."""
+        logits = getattr(output, "logits", None)
+        if logits is None or torch.is_grad_enabled() or bool(torch.isfinite(logits[:, -1]).all()):
+            return
+        rows = int((~torch.isfinite(logits[:, -1]).all(-1)).sum())
+        bad = [n for n, p in module.named_parameters() if not torch.isfinite(p).all()]
+        cause = (f"{len(bad)} parameter tensors of the policy hold NaN/inf (e.g. {bad[:3]}): an earlier optimizer "
+                 "step applied a non-finite gradient (see grad_norm in metrics.jsonl)" if bad else
+                 "the weights are finite, so the forward pass overflowed: pure bf16/fp16 weights (train with dtype: "
+                 "auto = float32 master weights and bf16: true) or a non-finite input feature")
+        raise NonFiniteSamplingError(
+            f"GRPO step {self.state.global_step}: next-token logits are not finite for {rows} of "
+            f"{logits.shape[0]} sequences, so the completions cannot be sampled. Likely cause: {cause}.")
+
     def _media_dtype(self):
         for p in self.accelerator.unwrap_model(self.model).parameters():
             if p.is_floating_point():
@@ -295,9 +318,11 @@ class OmniGRPOTrainer(GRPOTrainer):
         rows = self.encode_clips([x["clip_id"] for x in inputs], train=self.model.training)
         inputs = [{**x, "modalities": ",".join(sorted(r.modalities))} for x, r in zip(inputs, rows)]
         self._pending_rows, self._active_media = rows, [r.media for r in rows]
+        guard = self.accelerator.unwrap_model(self.model).register_forward_hook(self._check_sampling_logits)
         try:
             output = super()._generate_and_score_completions(inputs)
         finally:
+            guard.remove()
             self._pending_rows = self._active_media = None
         output["omni_media"] = [r.media for r in rows]
         return output
@@ -391,6 +416,11 @@ class GRPORecipe(TrainRecipe):
         default_factory=lambda: {"accuracy": 1.0, "format": 1.0},
         metadata={"help": "reward name (or 'module:function') -> weight"},
     )
+    reward_options: dict = field(
+        default_factory=dict,
+        metadata={"help": "reward name -> keyword arguments bound to it, e.g. {grounding: {lexicon: {video: [...], "
+                          "audio: [...]}}}"},
+    )
     num_generations: int = field(default=4, metadata={"help": "completions per clip (G)"})
     per_device_train_batch_size: int = field(
         default=8, metadata={"help": "completions per device per micro-step (a multiple of G keeps groups whole)"})
@@ -410,7 +440,7 @@ class GRPORecipe(TrainRecipe):
                 f"per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
                 f"num_generations ({self.num_generations}) so each step holds whole groups"
             )
-        resolve_rewards(self.rewards)
+        resolve_rewards(self.rewards, self.reward_options)
 
     def grpo_config(self) -> GRPOConfig:
         keys = ("num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -448,14 +478,17 @@ def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=No
     if peft is None:
         set_trainable(model, recipe.freeze_vision, recipe.freeze_audio)
     prompt = recipe.prompt or DEFAULT_PROMPT
-    reward_funcs, _ = resolve_rewards(recipe.rewards)
+    reward_funcs, _ = resolve_rewards(recipe.rewards, recipe.reward_options)
     metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl", aliases=METRIC_ALIASES)
-    return OmniGRPOTrainer(
+    trainer = OmniGRPOTrainer(
         model, reward_funcs, recipe.grpo_config(), _dataset(clips, prompt),
         media_store=store, prompt=prompt, modality_dropout=recipe.modality_dropout,
         droppable={c.id: droppable_modalities(c, recipe.modality_dropout_policy) for c in clips},
-        peft_config=peft, processing_class=processor, callbacks=[metrics, *callbacks],
+        peft_config=peft, processing_class=processor,
+        callbacks=[FiniteGradients(recipe.max_nonfinite_steps), metrics, *callbacks],
     )
+    trainer.omnibench_clips = clips  # for the model card
+    return trainer
 
 
 def run_grpo(recipe: GRPORecipe | dict | str, **overrides) -> Path:
