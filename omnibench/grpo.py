@@ -452,13 +452,20 @@ class GRPORecipe(TrainRecipe):
 
 
 def _dataset(clips, prompt: str):
+    """One row per clip; ``label_set`` is the clip's own dataset's label set (its data card: MAFW 11,
+    DFEW 7), which the accuracy reward resolves answers against, as evaluation does; None (open
+    vocabulary) for a clip whose dataset has no card."""
     from datasets import Dataset
 
+    from omnibench.labels import all_cards, label_set
+
+    cards = all_cards()
     return Dataset.from_list([
         {
             "prompt": [{"role": "user", "content": prompt}],
             "clip_id": c.id,
             "label": c.label,
+            "label_set": list(label_set(c.dataset)) if c.dataset in cards else None,
             "condition": str(c.meta.get("condition", "")),
         }
         for c in clips

@@ -450,6 +450,12 @@ def run_recipe(cls, recipe, section: str, overrides: Mapping, build_trainer) -> 
     save_recipe(recipe, recipe.out_dir / "recipe.yaml")
     model.config.omnibench_decode = decode.settings()  # in every Trainer checkpoint too
     print(f"decode: {decode.describe()}")
+    # the output vocabulary: the starting model's labels and every training clip's label set
+    from omnibench.data.summary import label_union
+    from omnibench.labels import DFEW7
+
+    start_labels = getattr(model.config, "omnibench_labels", None) or DFEW7
+    model.config.omnibench_labels = list(label_union(load_clips(recipe), start_labels))
     trainer = build_trainer(recipe, model, processor)
     resume = recipe.resume
     if resume is True:
