@@ -18,13 +18,14 @@ Layout::
     runs/<name>/predictions/         evaluation predictions (JSONL)
     runs/<name>/attribution.jsonl    per-clip Shapley values and stated cue shares (all attributed splits)
     runs/<name>/attribution/<split>.jsonl   the same, one file per split
+    runs/<name>/skipped.jsonl        clips a stage left out because their media do not decode (stage, split, id, reason)
     runs/<name>/figures/*.png        every figure the notebooks draw
     runs/<name>/report.html          the summary page
 
 The ``metrics.json`` merge rule (:func:`merge_metrics`, the only writer of that file): an update
 replaces **cells** and keeps everything else. A cell is
 
-* in ``eval`` and ``eval_modalities``: one (row, split) pair, ``eval -> checkpoint -> split``
+* in ``eval``, ``eval_modalities`` and ``eval_subset`` (the 7-class subset figures): one (row, split) pair, ``eval -> checkpoint -> split``
   (three levels of keys: ``omnibench eval`` writes one split of one checkpoint at a time, and an eval
   cell is never a mix of two runs);
 * in every other section: one entry of the section (two levels: ``timing -> stage``,
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import yaml
 
-from omnibench.io import atomic_write_text, deep_merge, json_safe, read_json, read_jsonl, write_json
+from omnibench.io import atomic_write_text, deep_merge, json_safe, read_json, read_jsonl, write_json, write_jsonl
 
 __all__ = [
     "CHECKPOINTS",
@@ -62,7 +63,7 @@ CHECKPOINTS: tuple[str, ...] = ("base", "cold_start", "label_sft", "grpo")
 
 #: Levels of keys merged per ``metrics.json`` section, the section's own key included (see the module
 #: docstring); a section not named here merges at :data:`DEFAULT_METRICS_DEPTH`.
-METRICS_DEPTH: Mapping[str, int] = {"eval": 3, "eval_modalities": 3}
+METRICS_DEPTH: Mapping[str, int] = {"eval": 3, "eval_modalities": 3, "eval_subset": 3}
 DEFAULT_METRICS_DEPTH = 2
 
 _SUBFOLDERS = ("figures", "checkpoints", "predictions", "notebooks", "data")
@@ -215,6 +216,11 @@ class RunFolder:
         return self.path / "report.html"
 
     @property
+    def skipped_path(self) -> Path:
+        """``skipped.jsonl``: the clips each stage left out because their media do not decode."""
+        return self.path / "skipped.jsonl"
+
+    @property
     def decode_cache_dir(self) -> Path:
         """``data/.decode_cache``: the run's decode cache, shared by the notebooks and SFT/GRPO."""
         return self.data / ".decode_cache"
@@ -315,6 +321,48 @@ class RunFolder:
     def write_params(self, params: Mapping) -> Path:
         """``params.yaml`` (the resolved parameters of every stage), written atomically."""
         return atomic_write_text(self.params_path, yaml.safe_dump(json_safe(dict(params)), sort_keys=False))
+
+    # skipped clips and the splits trained on ---------------------------------------------------
+    def record_skipped(self, stage: str, split: str, skipped: Mapping[str, str]) -> Path:
+        """Record the clips ``stage`` left out of ``split`` (clip id -> reason, e.g.
+        :attr:`MediaStore.skipped <omnibench.data.media.MediaStore.skipped>`) in ``skipped.jsonl``,
+        replacing that stage's earlier rows for the split (a re-run does not count a clip twice)."""
+        rows = [r for r in self.read_skipped() if (r.get("stage"), r.get("split")) != (stage, split)]
+        rows += [{"stage": stage, "split": split, "id": cid, "reason": str(why)} for cid, why in skipped.items()]
+        write_jsonl(self.skipped_path, rows)
+        return self.skipped_path
+
+    def read_skipped(self, stage: str | None = None, split: str | None = None) -> list[dict]:
+        """Rows of ``skipped.jsonl`` (``stage``, ``split``, ``id``, ``reason``), optionally of one stage / split."""
+        if not self.skipped_path.is_file():
+            return []
+        return [r for r in read_jsonl(self.skipped_path)
+                if (stage is None or r.get("stage") == stage) and (split is None or r.get("split") == split)]
+
+    def skipped_counts(self) -> dict[str, dict[str, int]]:
+        """Stage -> split -> number of clips left out (from ``skipped.jsonl``)."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.read_skipped():
+            d = out.setdefault(str(r.get("stage")), {})
+            d[str(r.get("split"))] = d.get(str(r.get("split")), 0) + 1
+        return out
+
+    def training_splits(self) -> list[str]:
+        """The splits the run's training stages train on, from ``params.yaml`` (cold-start ``split``,
+        ``label_sft_split`` when the label-only baseline runs, GRPO ``split``), in that order."""
+        stages = self.read_params().get("stages") or {}
+        cold, grpo = stages.get("cold_start") or {}, stages.get("grpo") or {}
+        found: list = [cold.get("split", "cold_start")]
+        if cold.get("label_sft", True):
+            found.append(cold.get("label_sft_split", "train"))
+        if grpo:
+            found.append(grpo.get("split", "train"))
+        out: list[str] = []
+        for item in found:
+            for s in [item] if isinstance(item, str) else list(item or []):
+                if s not in out:
+                    out.append(s)
+        return out
 
     # predictions and attribution -----------------------------------------------------------------
     def load_completions(self, checkpoint: str, split: str, ids: Sequence[str]) -> list | None:

@@ -10,6 +10,13 @@ know the run folder, so these steps live here, above both; the pipeline runner d
   real model folder, registered without copying).
 * :func:`perception_summary` / :func:`training_summary` — what ``metrics.json`` keeps of a training
   log (``training`` section).
+* :func:`run_vocabulary` — the labels a tiny base model is built to answer in: the union of the label
+  sets of the splits the run trains on (``params.yaml``).
+* :func:`usable_manifest` — the manifest a training stage reads, without the clips whose media do not
+  decode (``on_error="skip"``: listed in ``skipped.jsonl``; ``"error"``: the first one stops the stage).
+* :func:`evaluate_checkpoints` / :func:`subset_table` — every checkpoint on every split, each split
+  scored against its own dataset's label set, undecodable clips skipped and counted; the 7-class
+  subset figures beside the full-label ones.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from pathlib import Path
 from omnibench.io import read_jsonl
 from omnibench.run import RunFolder
 
-__all__ = ["perception_summary", "save_base_model", "training_summary"]
+__all__ = [
+    "evaluate_checkpoints", "perception_summary", "run_vocabulary", "save_base_model", "subset_table",
+    "training_summary", "usable_manifest",
+]
 
 
 def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Mapping | None = None,
@@ -86,3 +96,117 @@ def training_summary(metrics_jsonl: str | os.PathLike, keys: Sequence[str] = ("l
         m = max(1, round(len(col) * frac))
         out[k] = {"first": float(col.iloc[:m].mean()), "last": float(col.iloc[-m:].mean())}
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Several datasets: vocabulary, undecodable clips, evaluation per split
+# --------------------------------------------------------------------------------------------------
+
+
+def _as_list(splits) -> list[str]:
+    return [splits] if isinstance(splits, str) else list(splits or [])
+
+
+def run_vocabulary(run: RunFolder, splits: Sequence[str] | str = ()) -> tuple[str, ...] | None:
+    """The labels a tiny base model of this run answers in: the union of the label sets of the splits
+    the run trains on (:meth:`RunFolder.training_splits` from ``params.yaml``, plus ``splits``), DFEW's
+    seven first (:func:`omnibench.data.summary.label_union`). None when that union is the DFEW seven
+    (SynthEmo: the tiny model's default, unchanged)."""
+    from omnibench.data.manifest import read_manifest
+    from omnibench.data.summary import label_union
+    from omnibench.labels import DFEW7
+
+    wanted = list(dict.fromkeys(run.training_splits() + _as_list(splits)))
+    clips = read_manifest(run.manifest, split=wanted, check_media=False)
+    labels = label_union(clips, base=DFEW7)
+    return None if labels == DFEW7 else labels
+
+
+def usable_manifest(run: RunFolder, stage: str, splits: Sequence[str] | str, model: str | os.PathLike | None = None,
+                    decode: Mapping | None = None, on_error: str = "skip", max_clips: int | None = None,
+                    progress: bool = False) -> Path:
+    """The manifest a training stage reads: ``run.manifest`` when every clip of ``splits`` (the first
+    ``max_clips``) decodes, else ``data/<stage>.jsonl`` without the clips that do not, which are
+    recorded in ``skipped.jsonl`` (stage, split, id, reason) and printed. Clips are decoded with the
+    settings the stage trains with (``model``'s checkpoint settings overridden by ``decode``; the
+    DecodeConfig defaults for a model built from scratch) through the run's decode cache, so training
+    reads them back without decoding again. ``on_error="error"``: the first undecodable clip raises."""
+    from omnibench.data.manifest import read_manifest, write_manifest
+    from omnibench.data.media import DecodeConfig, MediaStore, decode_config_for
+
+    cfg = decode_config_for(model, decode, warn=False) if model not in (None, "tiny") else DecodeConfig.coerce(decode)
+    store = MediaStore([], cfg, run.decode_cache, on_error=on_error)
+    for split in _as_list(splits):
+        clips = read_manifest(run.manifest, split=split)[: max_clips or None]
+        before = set(store.skipped)
+        store.usable(clips, progress=progress)
+        mine = {k: v for k, v in store.skipped.items() if k not in before}
+        run.record_skipped(stage, split, mine)
+        if mine:
+            print(f"{stage}: skipped {len(mine)} of {len(clips)} clips of {split} whose media do not decode "
+                  f"(listed in {run.skipped_path}): {', '.join(list(mine)[:5])}")
+    if not store.skipped:
+        return run.manifest
+    keep = [c for c in read_manifest(run.manifest) if c.id not in store.skipped]
+    return write_manifest(keep, run.data / f"{stage}.jsonl")
+
+
+def evaluate_checkpoints(run: RunFolder, checkpoints: Mapping[str, os.PathLike], clips: Mapping[str, Sequence],
+                         config=None, decode: Mapping | None = None, on_error: str = "skip",
+                         stage: str = "evaluate") -> list:
+    """Every checkpoint on every split: each split scored against its own dataset's label set
+    (:func:`omnibench.labels.labels_for`; the model's labels for a dataset without a card), decoded with
+    the checkpoint's settings (``decode`` overriding them) through the run's cache; clips whose media
+    do not decode are left out (``on_error="skip"``), printed, listed in ``skipped.jsonl`` and counted in
+    ``metrics.json`` (``skipped -> stage -> split``). Predictions go to ``predictions/``. Returns the
+    :class:`~omnibench.evaluate.EvalResult` s, checkpoint by checkpoint."""
+    from omnibench.data.media import MediaStore, decode_config_for
+    from omnibench.evaluate import evaluate_split, model_labels
+    from omnibench.labels import labels_for
+    from omnibench.model import load_model
+
+    results = []
+    skipped: dict[str, dict] = {}
+    for name, path in checkpoints.items():
+        model, processor = load_model(path)
+        store = MediaStore([], decode_config_for(model, decode), run.decode_cache, on_error=on_error)
+        print(f"{name}: decode {store.config.describe()}")
+        for split, part in clips.items():
+            usable = store.usable(part)
+            lost = {c.id: store.skipped[c.id] for c in part if c.id in store.skipped}
+            if lost:
+                skipped[split] = lost
+            labels = labels_for(part, default=model_labels(model))
+            res = evaluate_split(model, processor, usable, store.decode(usable), labels=labels, config=config,
+                                 checkpoint=name, split=split)
+            res.write_predictions(run.predictions_path(name, split, res.modalities))
+            results.append(res)
+            note = f", {len(lost)} skipped (media do not decode)" if lost else ""
+            print(f"{name:<11} {split:<14} WAR {res.metrics['war']:.3f}  UAR {res.metrics['uar']:.3f}  "
+                  f"n {res.metrics['n']}{note}  ({len(labels)} labels, {res.seconds:.1f} s)")
+    for split, lost in skipped.items():
+        run.record_skipped(stage, split, lost)
+        print(f"SKIPPED {len(lost)} clip(s) of {split}: media do not decode; not in n (see {run.skipped_path})")
+    if skipped or stage in run.read_metrics().get("skipped", {}):
+        run.update_metrics("skipped", {stage: {s: len(v) for s, v in skipped.items()}})
+    return results
+
+
+def subset_table(results: Sequence, subset: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
+    """``{"eval_subset": {checkpoint: {split: cell}}}``: the data cards' cross-dataset figure (the DFEW
+    seven) beside the full-label one, for every full-input result whose label set is not that subset
+    (MAFW 11, RAVDESS 8). A cell is :func:`~omnibench.evaluate.summary_cell` of
+    :func:`~omnibench.evaluate.subset_metrics` plus ``n_outside_subset`` (clips whose gold label is
+    outside the subset: reported here, never dropped from the full-label figure) and ``subset``."""
+    from omnibench.evaluate import subset_metrics, summary_cell
+    from omnibench.labels import DFEW7
+
+    subset = tuple(subset or DFEW7)
+    out: dict = {}
+    for r in results:
+        if set(r.modalities.split(",")) != {"video", "audio"} or set(r.labels) <= set(subset):
+            continue
+        m = subset_metrics(r.gold, r.prediction, r.labels, subset=subset, status=r.status, n_boot=n_boot, seed=seed)
+        out.setdefault(r.checkpoint, {})[r.split] = {**summary_cell(m), "n_outside_subset": int(m["n_outside_subset"]),
+                                                     "subset": list(m["subset"])}
+    return {"eval_subset": out} if out else {}

@@ -1,5 +1,11 @@
 """The one media store every consumer decodes through (:class:`MediaStore`), and :func:`decode_clips`
-for inspection with a report of what it left out."""
+for inspection with a report of what it left out.
+
+Bad media in large datasets: among thousands of real clips a few are corrupt or empty. A store's
+``on_error`` says what an undecodable clip does: ``"error"`` (default) raises a :class:`MediaError`
+naming the clip and its file; ``"skip"`` leaves it out of :meth:`MediaStore.usable` and records it,
+with the reason, in :attr:`MediaStore.skipped`, so that a stage can list and count what it did not
+use (the pipeline writes them to ``runs/<name>/skipped.jsonl`` and counts them in the table's n)."""
 
 from __future__ import annotations
 
@@ -82,8 +88,17 @@ class MediaStore:
     ``config``: the decode settings (a DecodeConfig or a mapping of its fields; for a trained model
     use :func:`decode_config_for`, which reads the ones it was trained on)."""
 
+    #: What an undecodable clip does (``on_error``): raise, or be left out of :meth:`usable` and recorded.
+    ON_ERROR = ("error", "skip")
+
     def __init__(self, clips: Sequence[Clip] = (), config: DecodeConfig | Mapping | None = None,
-                 cache: DecodeCache | str | os.PathLike | None = None, max_items: int = 4096):
+                 cache: DecodeCache | str | os.PathLike | None = None, max_items: int = 4096,
+                 on_error: str = "error"):
+        if on_error not in self.ON_ERROR:
+            raise ValueError(f"MediaStore on_error must be one of {self.ON_ERROR}, got {on_error!r}")
+        self.on_error = on_error
+        #: clip id -> reason, for every clip :meth:`usable` left out (``on_error="skip"``)
+        self.skipped: dict[str, str] = {}
         self.clips: dict[str, Clip] = {c.id: c for c in clips}
         self.config = DecodeConfig.coerce(config)
         self.cache = cache if isinstance(cache, DecodeCache) or cache is None else DecodeCache(cache)
@@ -154,8 +169,41 @@ class MediaStore:
                 raise MediaError(f"clip {clip.id}: {e}") from e
         return out
 
+    def usable(self, clips: Sequence[Clip], progress: bool = False) -> list[Clip]:
+        """The clips of ``clips`` that decode, in order (each decoded once, through the disk cache when
+        the store has one, and not kept in memory: a pass over a large split costs no memory).
+
+        ``on_error="error"``: the first undecodable clip raises a :class:`MediaError` naming it and its
+        file. ``on_error="skip"``: it is left out and recorded in :attr:`skipped` (id -> reason). A
+        missing audio track follows ``DecodeConfig.missing_audio`` (``"skip"`` leaves the clip out here
+        too, with that reason)."""
+        from tqdm.auto import tqdm
+
+        out: list[Clip] = []
+        for clip in tqdm(clips, desc="check media", disable=not progress, leave=False):
+            self.clips.setdefault(clip.id, clip)
+            if clip.id in self.skipped:
+                continue
+            if clip.id in self._mem:
+                out.append(clip)
+                continue
+            try:
+                decode_clip(clip, self.config, self.cache)
+            except MissingAudioError as e:
+                if self.config.missing_audio != "skip" and self.on_error == "error":
+                    raise MissingAudioError(f"clip {clip.id}: {e}") from e
+                self.skipped[clip.id] = f"no audio: {e}"
+                continue
+            except (MediaError, OSError, RuntimeError, ValueError) as e:
+                if self.on_error == "error":
+                    raise MediaError(f"clip {clip.id}: {e} (on_error='skip' leaves such clips out and counts them)") from e
+                self.skipped[clip.id] = f"{type(e).__name__}: {e}"
+                continue
+            out.append(clip)
+        return out
+
     def stats(self) -> dict:
-        out = {"decoded": self.decoded, "in_memory": len(self._mem)}
+        out = {"decoded": self.decoded, "in_memory": len(self._mem), "skipped": len(self.skipped)}
         if self.cache is not None:
             out.update(self.cache.stats())
         return out
