@@ -514,10 +514,15 @@ def add_grpo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, dest="max_steps", help="optimizer steps (overrides 'max_steps')")
     parser.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint")
     parser.add_argument("--seed", type=int, help="random seed (overrides 'seed')")
+    from omnibench.model.loading import add_model_args
+
+    add_model_args(parser, training=True)  # --device / --dtype / --attn-implementation (override the recipe's)
 
 
 def cli_grpo(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k, None) for k in ("out", "model", "manifest", "max_steps", "resume", "seed")}
+    keys = ("out", "model", "manifest", "max_steps", "resume", "seed",
+            "device", "dtype", "attn_implementation")
+    overrides = {k: getattr(args, k, None) for k in keys}
     path = run_grpo(args.config, **overrides)
     print(f"GRPO model saved to {path}")
     return 0

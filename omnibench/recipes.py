@@ -18,7 +18,19 @@ recipe's ``decode``) and :func:`recipe_media_store` (the run's
 :class:`~omnibench.data.media.MediaStore`, re-exported here),
 :func:`load_policy` (tiny model or checkpoint), :func:`set_trainable` (freeze towers),
 :func:`lora_config` (LoRA restricted to the language model), :func:`modality_dropout`,
-:class:`MetricsJSONL` (per-step metrics as JSONL) and :func:`resolve_bf16`.
+:class:`MetricsJSONL` (per-step metrics as JSONL), :func:`resolve_bf16` and :class:`FiniteGradients`.
+
+Precision is done as the ecosystem does it: the weights are loaded in float32 (``dtype: auto``,
+master weights; transformers 5 would otherwise load a bf16 checkpoint in bf16 and AdamW would then
+update pure bf16 weights) and ``bf16: auto`` turns on bf16 autocast on a GPU (TrainingArguments /
+GRPOConfig ``bf16=True``). Pure bf16 weights only with ``dtype: bfloat16``. ``device: cpu`` trains
+on the CPU even where CUDA is present (``use_cpu``; bf16 autocast then runs on the CPU too).
+
+Multi-process (``torchrun`` / ``accelerate launch``): DDP is configured with
+``ddp_find_unused_parameters=True``, because modality dropout leaves a tower without gradient in
+some steps and which tower varies from step to step (a static graph would be wrong); the final
+model is written once through the Trainer's ``save_model`` (which gathers ZeRO-3 partitions), with
+a model card (:mod:`omnibench.model.card`).
 """
 
 from __future__ import annotations
@@ -83,7 +95,18 @@ class TrainRecipe:
     epochs: float = field(default=1.0, metadata={"help": "passes over the split when max_steps = -1"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
     save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0 = only at the end)"})
-    bf16: bool | str = field(default="auto", metadata={"help": "bf16 mixed precision: true | false | auto (CUDA)"})
+    bf16: bool | str = field(default="auto", metadata={"help": "bf16 mixed precision (autocast over float32 "
+                                                                "weights): true | false | auto (CUDA)"})
+    device: str = field(default="auto", metadata={"help": "auto (the Trainer's: CUDA when present) | cpu | cuda"})
+    dtype: str = field(default="auto", metadata={"help": "weights' dtype: auto = float32 master weights; bfloat16 "
+                                                          "= pure bf16 (only when asked)"})
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "sdpa | eager | flash_attention_2 (None: transformers' choice)"})
+    report_to: list | str = field(
+        default_factory=list, metadata={"help": "trainer loggers: [] | tensorboard | wandb | ... (TrainingArguments)"})
+    max_nonfinite_steps: int = field(
+        default=3, metadata={"help": "optimizer steps in a row with a non-finite gradient that are skipped before "
+                                     "the run stops with an error (0 = stop at the first)"})
     progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
     threads: int | str | None = field(
         default="auto",
@@ -184,15 +207,31 @@ def apply_threads(recipe: TrainRecipe) -> None:
         torch.set_num_threads(int(threads))
 
 
-def resolve_bf16(value: bool | str) -> bool:
-    """``"auto"`` -> True on a CUDA device with bf16 support, else False."""
+def resolve_bf16(value: bool | str, device: str = "auto") -> bool:
+    """``"auto"`` -> True on a CUDA device with bf16 support (and ``device`` not ``cpu``), else False."""
     if isinstance(value, str):
         if value.lower() != "auto":
             raise ValueError(f"bf16 must be true, false or 'auto', got {value!r}")
         import torch
 
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        return bool(str(device) != "cpu" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     return bool(value)
+
+
+def policy_load_kwargs(recipe: TrainRecipe) -> dict[str, Any]:
+    """dtype and attention of the policy: the recipe's ``dtype`` / ``attn_implementation``, or
+    ``trainer.model_init_kwargs`` (TRL's key, honoured here because the model is built before the
+    trainer); ``dtype: auto`` = float32 master weights."""
+    from omnibench.model.loading import resolve_dtype
+
+    init = dict((recipe.trainer or {}).get("model_init_kwargs") or {})
+    unknown = sorted(set(init) - {"dtype", "torch_dtype", "attn_implementation"})
+    if unknown:
+        raise ValueError(f"model_init_kwargs {unknown} are not supported here; use dtype / attn_implementation")
+    dtype = init.get("dtype", init.get("torch_dtype", recipe.dtype))
+    device = "cpu" if recipe.device == "cpu" else None
+    return {"dtype": resolve_dtype(dtype, device, training=True),
+            "attn_implementation": init.get("attn_implementation", recipe.attn_implementation)}
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -285,15 +324,19 @@ def load_policy(recipe: TrainRecipe):
     """(model, processor): the tiny thinker built from scratch or a saved model folder."""
     from omnibench.model import build_tiny, load_model
 
+    kwargs = policy_load_kwargs(recipe)
     if recipe.model == "tiny":
-        return build_tiny(seed=recipe.seed, **dict(recipe.tiny or {}))
+        model, processor = build_tiny(seed=recipe.seed, **dict(recipe.tiny or {}))
+        if kwargs["attn_implementation"]:
+            model.set_attn_implementation(kwargs["attn_implementation"])
+        return model.to(kwargs["dtype"]), processor
     path = Path(recipe.model)
     if not path.is_dir():
         raise FileNotFoundError(
             f"model folder {path} not found; give a folder written by save_model/run_sft, or build the tiny "
             f"base model there first (`omnibench base --manifest MANIFEST --out {path}`), or model: tiny"
         )
-    return load_model(path)
+    return load_model(path, **kwargs)
 
 
 #: LoRA targets: projection layers of the language model only (not the vision or audio towers).
@@ -385,6 +428,58 @@ class MetricsJSONL(_trainer_callback_base()):
             f.write(json.dumps(row) + "\n")
 
 
+class NonFiniteGradientError(RuntimeError):
+    """Optimizer steps met non-finite gradients more often in a row than the recipe allows."""
+
+
+class FiniteGradients(_trainer_callback_base()):
+    """Trainer callback: an optimizer step whose gradient is not finite is skipped (the gradients are
+    dropped before ``optimizer.step``), as torch's GradScaler and DeepSpeed do, instead of letting
+    AdamW write NaN into every weight; more than ``max_skips`` such steps in a row stop the run with
+    an error naming the step. Under DDP the gradients are already all-reduced, so every rank skips
+    the same steps. (DeepSpeed keeps its gradients elsewhere and has its own overflow check.)
+
+    Why: the one recorded GPU run of the tiny pipeline (benchmarks/README.md) had a NaN gradient in
+    its fourth bf16 SFT step (finite loss, ``grad_norm nan``); gradient clipping multiplied every
+    gradient by NaN, AdamW made every weight NaN, and the first GRPO generation then crashed in
+    ``torch.multinomial`` with a device-side assert."""
+
+    def __init__(self, max_skips: int = 3):
+        self.max_skips = int(max_skips)
+        self.in_row = 0
+        self.skipped: list[int] = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        if model is None:
+            return
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        if bool(torch.stack([n.to(grads[0].device) for n in torch._foreach_norm(grads)]).isfinite().all()):
+            self.in_row = 0
+            return
+        bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        step = state.global_step + 1
+        self.in_row += 1
+        self.skipped.append(step)
+        if self.in_row > self.max_skips:
+            raise NonFiniteGradientError(
+                f"optimizer step {step}: the gradient is not finite in {len(bad)} parameter tensors (e.g. "
+                f"{bad[:3]}) for {self.in_row} steps in a row; likely causes: a learning rate too high for this "
+                "model, pure bf16 weights (use dtype: auto = float32 master weights with bf16: true), or a kernel "
+                "that returns NaN gradients (try attn_implementation: eager); raise max_nonfinite_steps to skip more")
+        print(f"optimizer step {step}: non-finite gradient in {len(bad)} parameter tensors (e.g. {bad[:2]}); "
+              "step skipped", flush=True)
+        for p in model.parameters():
+            p.grad = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is not None and "loss" in logs:
+            logs["nonfinite_grad_steps"] = len(self.skipped)
+
+
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """The rows of a metrics JSONL file (for notebooks: ``pd.DataFrame(read_metrics(p))``)."""
     path = Path(path)
@@ -404,6 +499,7 @@ def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
 def common_args(recipe: TrainRecipe) -> dict[str, Any]:
     """TrainingArguments values every run sets from the recipe (the ``trainer`` dict wins)."""
     save_steps = recipe.save_steps if recipe.save_steps and recipe.save_steps > 0 else None
+    report_to = [recipe.report_to] if isinstance(recipe.report_to, str) else list(recipe.report_to or [])
     args = {
         "output_dir": str(recipe.out_dir / "checkpoints"),
         "max_steps": recipe.max_steps,
@@ -411,18 +507,22 @@ def common_args(recipe: TrainRecipe) -> dict[str, Any]:
         "learning_rate": recipe.learning_rate,
         "seed": recipe.seed,
         "data_seed": recipe.seed,
-        "bf16": resolve_bf16(recipe.bf16),
+        "bf16": resolve_bf16(recipe.bf16, recipe.device),
+        "use_cpu": recipe.device == "cpu",
         "logging_steps": 1,
         "save_strategy": "steps" if save_steps else "no",
         "save_steps": save_steps or 500,
-        "report_to": [],
+        "report_to": report_to,
+        "ddp_find_unused_parameters": True,  # modality dropout: a tower may get no gradient in a step
         "disable_tqdm": not recipe.progress,
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": False,
         "gradient_checkpointing": False,
     }
-    args.update(recipe.trainer or {})
+    args.update({k: v for k, v in (recipe.trainer or {}).items() if k != "model_init_kwargs"})
+    if args.get("gradient_checkpointing") and not args.get("gradient_checkpointing_kwargs"):
+        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}  # works with DDP's unused parameters
     return args
 
 
@@ -462,12 +562,50 @@ def run_recipe(cls, recipe, section: str, overrides: Mapping, build_trainer) -> 
         resume = last_checkpoint(recipe.out_dir)
         if resume is None:
             print(f"--resume: no checkpoint under {recipe.out_dir / 'checkpoints'}; starting from the beginning")
-    trainer.train(resume_from_checkpoint=resume or None)
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+    output = trainer.train(resume_from_checkpoint=resume or None)
     final = recipe.out_dir / "model"
-    if trainer.accelerator.is_main_process:
-        save_model(model, processor, final, decode=decode)
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    main = trainer.accelerator.is_main_process
+    if hasattr(unwrapped, "merge_and_unload"):  # LoRA: merge the adapters into the base weights
+        if main:
+            save_model(unwrapped.merge_and_unload(), processor, final, decode=decode)
+    else:  # every rank calls it: under ZeRO-3 it gathers the partitioned weights; rank 0 writes them
+        trainer.save_model(str(final))
+        if main:
+            save_model_extras(unwrapped, processor, final)
+    if main:
+        from omnibench.model.card import write_model_card
+
+        write_model_card(final, stage=section, model_config=unwrapped.config, recipe=recipe,
+                         clips=getattr(trainer, "omnibench_clips", ()), decode=decode,
+                         metrics=run_metrics(trainer, output))
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+def save_model_extras(model, processor, folder: Path) -> None:
+    """What ``Trainer.save_model`` leaves out of a model folder that :func:`omnibench.model.load_model`
+    reads: the processor (tokenizer, chat template, feature extractor, video processor) and the
+    generation config; ``training_args.bin`` is removed (a pickle, not needed to load the model)."""
+    processor.save_pretrained(folder)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(folder)
+    (folder / "training_args.bin").unlink(missing_ok=True)
+
+
+def run_metrics(trainer, output=None) -> dict[str, Any]:
+    """Headline figures of a finished run for the model card: steps, final-step loss (and accuracy /
+    format rate for GRPO), train runtime; only those that were logged."""
+    logs = [r for r in trainer.state.log_history if "loss" in r]
+    out: dict[str, Any] = {"optimizer_steps": trainer.state.global_step}
+    if logs:
+        last = logs[-1]
+        for key, name in (("loss", "final_loss"), ("rewards/accuracy_reward/mean", "final_accuracy_reward"),
+                          ("rewards/format_reward/mean", "final_format_reward")):
+            if isinstance(last.get(key), (int, float)):
+                out[name] = float(last[key])
+    metrics = getattr(output, "metrics", None) or {}
+    for key in ("train_loss", "train_runtime"):
+        if isinstance(metrics.get(key), (int, float)):
+            out[key] = float(metrics[key])
+    return out

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 from omnibench.recipes import (
+    FiniteGradients,
     MetricsJSONL,
     TrainRecipe,
     common_args,
@@ -198,8 +199,11 @@ def build_trainer(recipe: SFTRecipe, model=None, processor=None, media_store=Non
                  for c in clips}
     collator = OmniSFTCollator(processor, store, recipe.prompt, recipe.modality_dropout, recipe.seed, droppable)
     metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl")
-    return Trainer(model=model, args=recipe.training_args(), train_dataset=SFTDataset(clips, recipe.mode),
-                   data_collator=collator, callbacks=[metrics, *callbacks])
+    trainer = Trainer(model=model, args=recipe.training_args(), train_dataset=SFTDataset(clips, recipe.mode),
+                      data_collator=collator,
+                      callbacks=[FiniteGradients(recipe.max_nonfinite_steps), metrics, *callbacks])
+    trainer.omnibench_clips = clips  # for the model card
+    return trainer
 
 
 def run_sft(recipe: SFTRecipe | dict | str, **overrides) -> Path:
@@ -216,10 +220,15 @@ def add_sft_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, dest="max_steps", help="optimizer steps (overrides 'max_steps')")
     parser.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint")
     parser.add_argument("--seed", type=int, help="random seed (overrides 'seed')")
+    from omnibench.model.loading import add_model_args
+
+    add_model_args(parser, training=True)  # --device / --dtype / --attn-implementation (override the recipe's)
 
 
 def cli_sft(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k, None) for k in ("out", "mode", "model", "manifest", "max_steps", "resume", "seed")}
+    keys = ("out", "mode", "model", "manifest", "max_steps", "resume", "seed",
+            "device", "dtype", "attn_implementation")
+    overrides = {k: getattr(args, k, None) for k in keys}
     path = run_sft(args.config, **overrides)
     print(f"SFT model saved to {path}")
     return 0

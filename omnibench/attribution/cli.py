@@ -5,7 +5,9 @@ The command decodes the clips with the settings the checkpoint was trained on
 them, with a logged warning on a mismatch), prints the effective settings and writes them into
 ``attribution_summary.json`` next to ``attribution.jsonl``; the summary's validation and
 faithfulness go into the run folder's ``metrics.json`` through the one merge
-(:func:`omnibench.run.merge_metrics`).
+(:func:`omnibench.run.merge_metrics`). The model is loaded where ``--device`` / ``--dtype`` /
+``--attn-implementation`` say (CUDA in bfloat16 when present, else the CPU in float32) and scored
+in batches of ``--batch-size`` in that dtype.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from omnibench.attribution.value import (
 )
 from omnibench.data.media import MediaStore, add_decode_args, decode_config_for, decode_overrides
 from omnibench.io import read_jsonl, write_json
+from omnibench.model.loading import add_model_args, describe_load, model_load_kwargs
 
 __all__ = ["add_attribute_args", "cli_attribute"]
 
@@ -56,6 +59,7 @@ def add_attribute_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--cache", default=None, help="decode cache folder")
     parser.add_argument("--dataset", default=None, help="label set (data card name; default: the model's labels)")
     add_decode_args(parser)
+    add_model_args(parser)
     return parser
 
 
@@ -80,8 +84,9 @@ def cli_attribute(args: argparse.Namespace) -> int:
     from omnibench.model.inputs import ALL, DEFAULT_PROMPT
     from omnibench.run import merge_metrics
 
-    model, processor = load_model(args.model)
+    model, processor = load_model(args.model, **model_load_kwargs(args))
     model.eval()
+    print(f"model: {describe_load(model)}", flush=True)
     labels = model_labels(model, getattr(args, "dataset", None))
     clips = read_manifest(args.manifest, split=args.split)
     if not clips:

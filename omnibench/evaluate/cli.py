@@ -1,5 +1,9 @@
 """``omnibench eval``: one checkpoint (or a predictions file made elsewhere) on one split of a manifest.
 
+The model is loaded where ``--device`` / ``--dtype`` / ``--attn-implementation`` say
+(:func:`omnibench.model.loading.add_model_args`: CUDA in bfloat16 when present, else the CPU in
+float32) and evaluated in batches of ``--batch-size`` in that dtype.
+
 Writes ``predictions/<checkpoint>__<split>__<modalities>.jsonl`` and merges the cell into
 ``metrics.json`` (by default in the run folder that holds the checkpoint:
 :func:`omnibench.run.locate_checkpoint`), prints the table row and the counts of unparseable,
@@ -16,6 +20,7 @@ from omnibench.data.media import add_decode_args, decode_overrides
 from omnibench.evaluate.metrics import eval_table, format_table, update_metrics_json
 from omnibench.evaluate.result import read_external_predictions
 from omnibench.evaluate.runner import EvalConfig, eval_labels, evaluate_split, model_labels
+from omnibench.model.loading import add_model_args, describe_load, model_load_kwargs
 from omnibench.run import locate_checkpoint
 
 
@@ -33,7 +38,8 @@ def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="row name in metrics.json (default: the checkpoint's name, e.g. grpo, or the predictions file's stem)")
     parser.add_argument("--mode", default="generate", choices=["generate", "score"], help="generate | score (fast argmax of label scores)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=64,
+                        help="tokens generated per clip (64 fits the tiny model; 512 for a real model's reasoning)")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips")
@@ -42,6 +48,7 @@ def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="label set to score against (data card name; default: the card of the clips' dataset, "
                              "else the model's labels)")
     add_decode_args(parser)
+    add_model_args(parser)
     return parser
 
 
@@ -93,8 +100,9 @@ def _run_model(args: argparse.Namespace, clips):
     from omnibench.data.media import DecodeCache, decode_config_for
     from omnibench.model import load_model
 
-    model, processor = load_model(args.model)
+    model, processor = load_model(args.model, **model_load_kwargs(args))
     model.eval()
+    print(f"model: {describe_load(model)}")
     run_dir, name = locate_checkpoint(args.model)
     out = Path(args.out) if args.out else run_dir
     decode = decode_config_for(model, decode_overrides(args))

@@ -11,6 +11,14 @@ Supported ``config.json`` layouts (``model_type``):
 
 A hub id (``Qwen/Qwen2.5-Omni-3B``) resolves only to a copy already in the local Hugging Face cache:
 nothing is downloaded.
+
+Device, dtype and attention are chosen the same way by every command that loads a model
+(``base``, ``sft``, ``grpo``, ``eval``, ``attribute``): :func:`add_model_args` adds ``--device``,
+``--dtype`` and ``--attn-implementation``; :func:`model_load_kwargs` turns them into
+:func:`load_model` keywords. Defaults: CUDA when present, else the CPU; for inference the dtype
+``auto`` is bfloat16 on a GPU that supports it, else float32; for training it is float32 (master
+weights; bf16 enters as autocast, ``bf16: true``, the way transformers' Trainer and TRL do it) and
+pure bf16 weights only when asked (``--dtype bfloat16``).
 """
 
 from __future__ import annotations
@@ -58,6 +66,72 @@ def save_model(model, processor, directory: str | os.PathLike, decode=None) -> P
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+
+
+def default_device() -> str:
+    """``"cuda"`` when a CUDA device is present, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device: str | torch.device | None) -> str:
+    """``None`` / ``"auto"`` -> :func:`default_device`; a CUDA device asked for on a machine without one is
+    an error that says so (not a crash deep inside the first forward pass)."""
+    if device is None or str(device) == "auto":
+        return default_device()
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"--device {device}: no CUDA device is visible on this machine; use --device cpu")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str | None = None, training: bool = False) -> torch.dtype:
+    """The weights' dtype. ``None`` / ``"auto"``: float32 for training (master weights, bf16 by autocast)
+    and on the CPU; bfloat16 for inference on a GPU that supports it."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        device = resolve_device(device)
+        if not training and device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def add_model_args(parser, training: bool = False):
+    """``--device``, ``--dtype``, ``--attn-implementation`` for a command that loads a model. With
+    ``training`` the defaults are None (the recipe's keys decide; see :class:`omnibench.recipes.TrainRecipe`)."""
+    default = None if training else "auto"
+    parser.add_argument("--device", default=default,
+                        help="cpu | cuda | cuda:N (default auto: CUDA when present, else the CPU)")
+    parser.add_argument("--dtype", default=default, choices=DTYPES,
+                        help="weights' dtype; auto: " + ("float32 master weights (bf16 mixed precision by autocast "
+                                                         "on a GPU); bfloat16 = pure bf16 weights" if training else
+                                                         "bfloat16 on a GPU with bf16, else float32"))
+    parser.add_argument("--attn-implementation", dest="attn_implementation", default=None,
+                        choices=ATTN_IMPLEMENTATIONS, help="attention kernels (default: transformers' choice, sdpa)")
+    return parser
+
+
+def model_load_kwargs(args, training: bool = False) -> dict:
+    """:func:`load_model` keywords (device, dtype, attn_implementation) from :func:`add_model_args` flags
+    (an ``argparse.Namespace`` or a mapping, e.g. a pipeline's parameters)."""
+    get = args.get if isinstance(args, dict) else (lambda k, d=None: getattr(args, k, d))
+    device = resolve_device(get("device"))
+    return {"device": device, "dtype": resolve_dtype(get("dtype"), device, training=training),
+            "attn_implementation": get("attn_implementation")}
+
+
+def describe_load(model) -> str:
+    """``device cuda:0, dtype bfloat16, attention sdpa`` for a loaded model (printed by the CLIs)."""
+    p = next(model.parameters())
+    attn = getattr(model.config, "_attn_implementation", None)
+    return f"device {p.device}, dtype {str(p.dtype).replace('torch.', '')}, attention {attn}"
 
 
 def _resolve_dir(path: str | os.PathLike) -> Path:

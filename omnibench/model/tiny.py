@@ -296,3 +296,53 @@ def build_tiny(
     )
     model.eval()
     return model, make_processor(tokenizer, sizes)
+
+
+def full_layout(thinker):
+    """The full ``Qwen2_5OmniForConditionalGeneration`` (thinker + a tiny talker + a tiny token2wav)
+    around a tiny ``thinker``: the layout of the Qwen2.5-Omni releases (config ``model_type``
+    ``qwen2_5_omni``, weights prefixed ``thinker.`` / ``talker.`` / ``token2wav.``), so tests load a
+    real release's structure without its size."""
+    from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    tc = thinker.config
+    vocab = tc.text_config.vocab_size
+    talker = {
+        "vocab_size": vocab, "embedding_size": tc.text_config.hidden_size, "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        "tts_codec_start_token_id": vocab - 7, "tts_codec_end_token_id": vocab - 6, "tts_codec_pad_token_id": vocab - 5,
+        "tts_codec_mask_token_id": vocab - 4, "tts_text_start_token_id": vocab - 3, "tts_text_end_token_id": vocab - 2,
+        "tts_text_pad_token_id": vocab - 1, "audio_token_index": tc.audio_token_index,
+        "image_token_index": tc.image_token_index, "video_token_index": tc.video_token_index,
+        "vision_start_token_id": tc.vision_start_token_id, "vision_end_token_id": tc.vision_end_token_id,
+        "audio_start_token_id": tc.audio_start_token_id, "audio_end_token_id": tc.audio_end_token_id,
+    }  # fmt: skip
+    dit = {
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "head_dim": 16, "ff_mult": 1,
+        "emb_dim": 16, "num_embeds": 64, "mel_dim": 8, "enc_emb_dim": 8, "enc_dim": 16,
+        "enc_channels": [16, 16, 16, 16, 32], "enc_attention_channels": 8, "enc_se_channels": 8,
+        "look_ahead_layers": [1], "look_backward_layers": [0],
+    }  # fmt: skip
+    bigvgan = {"mel_dim": 8, "upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
+               "resblock_dilation_sizes": [[1, 3, 5]], "upsample_rates": [2], "upsample_kernel_sizes": [4]}
+    cfg = Qwen2_5OmniConfig(thinker_config=tc.to_dict(), talker_config=talker,
+                            token2wav_config={"dit_config": dit, "bigvgan_config": bigvgan})
+    full = Qwen2_5OmniForConditionalGeneration(cfg)
+    full.thinker.load_state_dict(thinker.state_dict())
+    return full
+
+
+def save_full_layout(directory, labels: Sequence[str] = DFEW7, seed: int = 0, **size_overrides):
+    """Build a tiny thinker (:func:`build_tiny`) and save it in the full Qwen2.5-Omni layout with its
+    processor (patch 14, merge 2, temporal patch 2, 128 mel bins: the real processor's settings).
+    Returns the folder; :func:`omnibench.model.loading.load_model` builds only its thinker."""
+    from pathlib import Path
+
+    thinker, processor = build_tiny(labels=labels, seed=seed, **size_overrides)
+    full = full_layout(thinker)
+    full.generation_config = thinker.generation_config
+    out = Path(directory)
+    full.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
