@@ -1,0 +1,280 @@
+"""Encoder sharing by clip identity and frozen-tower reuse (omnibench.model.encoders): same logits and
+gradients as the plain model, no tensor comparison when the rows are named, one encoder pass per
+distinct clip per GRPO step when the towers are frozen, and a reference model that shares them."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+import torch
+
+from omnibench.data.media import synth_media
+from omnibench.model import ALL, build_inputs
+from omnibench.model.encoders import (
+    EncoderCache,
+    clip_identity,
+    distinct_videos,
+    encoders_shared,
+    reference_copy,
+    row_keys,
+    share_encoders,
+)
+
+VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
+
+
+def _media(n: int, seed: int = 0, frames: int = 8, seconds: float = 1.0):
+    rng = np.random.default_rng(seed)
+    return [
+        synth_media(rng.integers(0, 256, (frames, 56, 56, 3), dtype=np.uint8),
+                    (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), clip_id=f"c{i}")
+        for i in range(n)
+    ]
+
+
+#: rows as GRPO builds them: each clip repeated, mixed modality sets, one clip of another length
+ROWS = (0, 0, 0, 1, 1, 2, 2, 0)
+MODS = (ALL, ALL, ALL, VIDEO, VIDEO, AUDIO, ALL, ALL)
+VIDEO_KEYS = [f"c{c}" for c, m in zip(ROWS, MODS) if "video" in m]  # c0 c0 c0 c1 c1 c2 c0
+AUDIO_KEYS = [f"c{c}" for c, m in zip(ROWS, MODS) if "audio" in m]  # c0 c0 c0 c2 c2 c0
+
+
+def _batch(processor):
+    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6)
+    return build_inputs(processor, [media[i] for i in ROWS], list(MODS),
+                        completions=["<answer>happy</answer>"] * len(ROWS), return_labels=True)
+
+
+class Towers:
+    """Counts the videos and audios the towers actually encode."""
+
+    def __init__(self, model):
+        self.videos = self.audios = 0
+        inner = model.model
+        self.handles = [
+            inner.visual.register_forward_pre_hook(self._video, with_kwargs=True),
+            inner.audio_tower.register_forward_pre_hook(self._audio, with_kwargs=True),
+        ]
+
+    def _video(self, module, args, kwargs):
+        self.videos += int(kwargs["grid_thw"].shape[0])
+
+    def _audio(self, module, args, kwargs):
+        self.audios += int(kwargs["feature_lens"].shape[0])
+
+    def reset(self):
+        self.videos = self.audios = 0
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _no_comparison(*args, **kwargs):
+    raise AssertionError("a tensor comparison ran although the rows were named")
+
+
+def _freeze_towers(model):
+    model.model.visual.requires_grad_(False)
+    model.model.audio_tower.requires_grad_(False)
+    return model
+
+
+def test_named_rows_give_the_plain_logits_without_comparing_tensors(tiny, monkeypatch):
+    model, processor = copy.deepcopy(tiny[0]).eval(), tiny[1]
+    batch = _batch(processor)
+    towers = Towers(model)
+    with torch.no_grad():
+        plain = model(**batch).logits
+        assert (towers.videos, towers.audios) == (7, 6)
+        towers.reset()
+        monkeypatch.setattr(torch, "equal", _no_comparison)
+        with encoders_shared(model, video=VIDEO_KEYS, audio=AUDIO_KEYS):
+            named = model(**batch).logits
+        assert (towers.videos, towers.audios) == (3, 2)  # c0, c1, c2 videos; c0, c2 audios
+        # a wrong length is no identity: the pass compares content (here: the patched torch.equal)
+        with pytest.raises(AssertionError, match="tensor comparison"), encoders_shared(model, video=VIDEO_KEYS[:-1]):
+            model(**batch)
+    towers.remove()
+    assert torch.allclose(plain, named, atol=1e-6, rtol=0)
+
+
+def test_named_rows_give_the_plain_gradients(tiny):
+    batch = _batch(tiny[1])
+    grads = []
+    for named in (False, True):
+        model = copy.deepcopy(tiny[0]).train()
+        ctx = encoders_shared(model, video=VIDEO_KEYS, audio=AUDIO_KEYS) if named else encoders_shared(model, False)
+        with ctx:
+            model(**batch).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    plain, named = grads
+    assert set(plain) == set(named)
+    towers = [n for n in plain if ".visual." in n or ".audio_tower." in n]
+    assert towers and any(plain[n].abs().sum() > 0 for n in towers)  # the towers do receive gradient
+    for n, g in plain.items():
+        assert torch.allclose(g, named[n], atol=1e-5, rtol=1e-4), n
+
+
+def test_frozen_towers_are_encoded_once_across_passes_with_the_same_gradients(tiny):
+    batch = _batch(tiny[1])
+    plain_model = _freeze_towers(copy.deepcopy(tiny[0])).train()
+    plain_model(**batch).loss.backward()
+    plain = {n: p.grad.clone() for n, p in plain_model.named_parameters() if p.grad is not None}
+
+    model = _freeze_towers(copy.deepcopy(tiny[0])).train()
+    share_encoders(model)
+    towers, cache = Towers(model), EncoderCache()
+    with clip_identity(model, VIDEO_KEYS, AUDIO_KEYS, cache), torch.no_grad():
+        first = model(**batch).logits  # e.g. generation's prefill
+    assert (towers.videos, towers.audios) == (3, 2)
+    towers.reset()
+    with clip_identity(model, VIDEO_KEYS, AUDIO_KEYS, cache):
+        out = model(**batch)  # e.g. the loss pass: both towers served from the cache
+        out.loss.backward()
+    assert (towers.videos, towers.audios) == (0, 0)
+    assert cache.encoded == {"video": 3, "audio": 2} and cache.reused == {"video": 3, "audio": 2}
+    towers.remove()
+    assert torch.allclose(first, out.logits.detach(), atol=1e-6, rtol=0)
+    named = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert set(named) == set(plain) and not any(".visual." in n or ".audio_tower." in n for n in named)
+    for n, g in plain.items():
+        assert torch.allclose(g, named[n], atol=1e-5, rtol=1e-4), n
+
+
+def test_a_training_tower_is_never_served_from_the_cache(tiny):
+    batch = _batch(tiny[1])
+    model = copy.deepcopy(tiny[0]).train()
+    model.model.audio_tower.requires_grad_(False)  # audio frozen, vision trains
+    share_encoders(model)
+    towers, cache = Towers(model), EncoderCache()
+    for _ in range(2):
+        with clip_identity(model, VIDEO_KEYS, AUDIO_KEYS, cache):
+            model(**batch).loss.backward()
+    assert (towers.videos, towers.audios) == (6, 2)  # vision once per pass, audio once in all
+    towers.remove()
+
+
+def test_compact_video_pixels_give_the_plain_logits(tiny, monkeypatch):
+    model, processor = copy.deepcopy(tiny[0]).eval(), tiny[1]
+    batch = _batch(processor)
+    grid = batch["video_grid_thw"]
+    chunks = torch.split(batch["pixel_values_videos"], grid.prod(-1).tolist())
+    rows = [{"pixel_values_videos": c, "clip_key": k} for c, k in zip(chunks, VIDEO_KEYS)]
+    compact = distinct_videos(rows)  # c0, c1, c2 once each
+    assert compact.shape[0] == sum(int(grid[i].prod()) for i in (0, 3, 5))
+    assert torch.equal(compact, torch.cat([chunks[0], chunks[3], chunks[5]]))
+    with torch.no_grad():
+        plain = model(**batch).logits
+        monkeypatch.setattr(torch, "equal", _no_comparison)
+        with encoders_shared(model, video=VIDEO_KEYS, audio=AUDIO_KEYS, compact_video=True):
+            named = model(**{**batch, "pixel_values_videos": compact}).logits
+        with pytest.raises(ValueError, match="compact"), encoders_shared(model, video=VIDEO_KEYS, audio=AUDIO_KEYS,
+                                                                          compact_video=True):
+            model(**batch)  # all rows' patches where the distinct ones were promised: a clear error
+    assert torch.allclose(plain, named, atol=1e-6, rtol=0)
+
+
+def test_distinct_videos_of_consecutive_slices_is_a_view_not_a_copy():
+    base = torch.arange(24.0).reshape(12, 2)
+    a, b, c = base[0:4], base[4:10], base[10:12]
+    view = distinct_videos([{"pixel_values_videos": t, "clip_key": k} for t, k in ((a, 0), (a, 0), (b, 1), (c, 2))])
+    assert torch.equal(view, base) and view.data_ptr() == base.data_ptr()  # no copy
+    out_of_order = distinct_videos([{"pixel_values_videos": t, "clip_key": k} for t, k in ((b, 1), (a, 0))])
+    assert torch.equal(out_of_order, torch.cat([b, a]))
+
+
+def test_row_keys_follow_the_collation_order():
+    rows = [{"pixel_values_videos": 1, "input_features": 1, "clip_key": "a"},
+            {"pixel_values_videos": 1, "clip_key": "b"}, {"input_features": 1, "clip_key": "c"}, {}]
+    assert row_keys(rows) == (["a", "b"], ["a", "c"])
+    assert row_keys([{"pixel_values_videos": 1}]) == (None, [])  # a row without a key: no identity
+
+
+def test_reference_copy_shares_the_frozen_towers_and_copies_the_rest(tiny):
+    model = _freeze_towers(copy.deepcopy(tiny[0]))
+    ref = reference_copy(model)
+    assert ref.model.visual is model.model.visual and ref.model.audio_tower is model.model.audio_tower
+    assert ref.model.language_model is not model.model.language_model
+    assert not any(p.requires_grad for p in ref.parameters())
+    assert all(p.requires_grad for p in model.model.language_model.parameters())  # the policy still trains
+    shared = {id(p) for p in model.parameters()} & {id(p) for p in ref.parameters()}
+    towers = sum(1 for _ in model.model.visual.parameters()) + sum(1 for _ in model.model.audio_tower.parameters())
+    assert len(shared) == towers
+    batch = _batch(tiny[1])
+    with torch.no_grad():
+        assert torch.equal(model.eval()(**batch).logits, ref.eval()(**batch).logits)
+    trained = copy.deepcopy(tiny[0])  # nothing frozen: a full copy
+    assert not ({id(p) for p in trained.parameters()} & {id(p) for p in reference_copy(trained).parameters()})
+
+
+# ------------------------------------------------------------------------------------ GRPO
+
+
+def _grpo_trainer(tiny, tmp_path, **kw):
+    trl = pytest.importorskip("trl")  # noqa: F841
+    from test_grpo import _clips, _media
+
+    from omnibench.grpo import GRPORecipe, build_trainer
+    from omnibench.recipes import MediaStore, load_recipe
+
+    base = {"out": str(tmp_path / "run"), "max_steps": 2, "num_generations": 4, "per_device_train_batch_size": 8,
+            "max_completion_length": 6, "learning_rate": 1e-2, "beta": 0.04, "progress": False, "threads": 1,
+            "rewards": {"test_length": 1.0}, "freeze_vision": True, "freeze_audio": True}
+    base.update(kw)
+    recipe = load_recipe(GRPORecipe, base)
+    media = _media(4)
+    return build_trainer(recipe, copy.deepcopy(tiny[0]), tiny[1], MediaStore.from_media(media), _clips(4))
+
+
+def _encoder_rows_per_step(trainer):
+    from transformers import TrainerCallback
+
+    towers = Towers(trainer.accelerator.unwrap_model(trainer.model))
+    steps = []
+
+    class Count(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            towers.reset()
+
+        def on_step_end(self, args, state, control, **kw):
+            steps.append((towers.videos, towers.audios))
+
+    trainer.add_callback(Count())
+    trainer.train()
+    towers.remove()
+    return steps
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_grpo_with_frozen_towers_encodes_each_distinct_clip_once_per_step(tiny, tmp_path, reuse):
+    trainer = _grpo_trainer(tiny, tmp_path / str(reuse))
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    assert trainer.ref_model.model.visual is policy.model.visual  # the reference holds no second copy
+    trainer.reuse_frozen_encoders = reuse
+    steps = _encoder_rows_per_step(trainer)
+    assert len(steps) == 2
+    distinct = 8 // 4  # clips per step: batch 8, G = 4, no modality dropout
+    for videos, audios in steps:
+        if reuse:  # generation, reference and loss passes: one encoder pass per clip in the step
+            assert (videos, audios) == (distinct, distinct)
+        else:  # once per pass (generation, reference, loss)
+            assert videos == audios == 3 * distinct
+    if reuse:
+        assert trainer._encoder_cache.reused["video"] > 0
+
+
+def test_grpo_logps_are_the_same_with_and_without_the_optimisations(tiny, tmp_path):
+    trainer = _grpo_trainer(tiny, tmp_path)
+    clips, comps = ["c0", "c0", "c1", "c2", "c1"], ["<answer>happy</answer>", "<think>x</think>", "a", "b", "c"]
+    named = trainer.completion_logps(clips, comps)
+    trainer.identify_clips = False
+    content = trainer.completion_logps(clips, comps)
+    share_encoders(trainer.accelerator.unwrap_model(trainer.model), False)
+    plain = trainer.completion_logps(clips, comps)
+    for a, b, c in zip(named, content, plain):
+        assert torch.allclose(a, c, atol=1e-5) and torch.allclose(b, c, atol=1e-5)
