@@ -466,12 +466,12 @@ class FiniteGradients(_trainer_callback_base()):
         self.skipped.append(step)
         if self.in_row > self.max_skips:
             raise NonFiniteGradientError(
-                f"optimizer step {step}: the gradient is not finite in {len(bad)} parameter tensors (e.g. "
-                f"{bad[:3]}) for {self.in_row} steps in a row; likely causes: a learning rate too high for this "
+                f"optimizer step {step}: the gradient is not finite (in {len(bad)} parameter tensors after "
+                f"clipping, e.g. {bad[:3]}) for {self.in_row} steps in a row; likely causes: a learning rate too high for this "
                 "model, pure bf16 weights (use dtype: auto = float32 master weights with bf16: true), or a kernel "
                 "that returns NaN gradients (try attn_implementation: eager); raise max_nonfinite_steps to skip more")
-        print(f"optimizer step {step}: non-finite gradient in {len(bad)} parameter tensors (e.g. {bad[:2]}); "
-              "step skipped", flush=True)
+        print(f"optimizer step {step}: non-finite gradient (in {len(bad)} parameter tensors after clipping); "
+              "step skipped, weights unchanged", flush=True)
         for p in model.parameters():
             p.grad = None
 
