@@ -13,7 +13,7 @@ export MPLBACKEND := Agg
 # The tiny CPU model runs fastest with one thread per process (and degrades badly with more on a busy machine).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lab bench browser lint clean
+.PHONY: setup demo study test test-fast lab bench browser lint clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,14 @@ browser:
 
 demo: setup
 	$(BIN)/omnibench run --config configs/demo.yaml --name demo
+
+# The three-seed demo study (a benchmark, not a test): runs/study_demo/seed{0,1,2}/ + study.json / study.html,
+# copied to benchmarks/results/study_demo.json. STUDY_JOBS runs that many seeds at once (one core each);
+# a re-run reuses the seeds that completed. See omnibench/study.py.
+STUDY_JOBS ?= 2
+study: setup
+	$(BIN)/python -m omnibench.study --config configs/demo.yaml --seeds 0,1,2 --name study_demo --jobs $(STUDY_JOBS)
+	mkdir -p benchmarks/results && cp runs/study_demo/study.json benchmarks/results/study_demo.json
 
 test: setup browser
 	$(BIN)/python -m pytest -q --durations=15

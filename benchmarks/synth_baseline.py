@@ -6,8 +6,10 @@ Features, decoded from the mp4 files through decord (the real decoding path):
          of the voiced frames (the contour), std and mean |delta| over time, and the modulation
          spectrum of the frame energy (1-40 Hz, where the roughness cues live).
 The classifier (standardise + multinomial logistic regression) is trained on ``train`` and scored on
-``test_id`` and ``test_ood``, then retrained with the video or the audio features removed.  The
-diagnosis regenerates ``test_ood`` with one OOD factor shifted at a time (same clips otherwise).
+``test_id`` (the training actors), ``test_actors`` (unseen actors from the training ranges, nothing else
+shifted) and ``test_ood``, then retrained with the video or the audio features removed.  The diagnosis
+regenerates ``test_ood`` with one OOD factor shifted at a time (same clips otherwise); its ``actors``
+row is the same shift as ``test_actors`` on other clips.
 
     .venv/bin/python benchmarks/synth_baseline.py --work /tmp/synth_baseline --n-train 1400 --n-test 210
 
@@ -102,8 +104,7 @@ def main(argv=None) -> dict:
     gen = {"seed": args.seed, "workers": args.workers}
     sets = {
         "train": synth.generate_split(work, "train", args.n_train, **gen),
-        "test_id": synth.generate_split(work, "test_id", args.n_test, **gen),
-        "test_ood": synth.generate_split(work, "test_ood", args.n_test, **gen),
+        **{split: synth.generate_split(work, split, args.n_test, **gen) for split in synth.TEST_SPLITS},
     }
     if not args.no_diagnosis:
         for factor in synth.OOD_FACTORS:
@@ -140,12 +141,9 @@ def main(argv=None) -> dict:
         "chance": round(1 / len(synth.LABELS), 4),
         "n_train": args.n_train,
         "n_test": args.n_test,
-        "test_id": both["test_id"],
-        "test_ood": both["test_ood"],
-        "test_id_without_video": audio_only["test_id"],
-        "test_id_without_audio": video_only["test_id"],
-        "test_ood_without_video": audio_only["test_ood"],
-        "test_ood_without_audio": video_only["test_ood"],
+        **{split: both[split] for split in synth.TEST_SPLITS},
+        **{f"{split}_without_video": audio_only[split] for split in synth.TEST_SPLITS},
+        **{f"{split}_without_audio": video_only[split] for split in synth.TEST_SPLITS},
         "by_condition": by_condition,
         "ood_one_factor": {
             k.removeprefix("ood_only_"): v for k, v in both.items() if k.startswith("ood_only_")

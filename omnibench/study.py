@@ -673,3 +673,13 @@ def cli_study(args: argparse.Namespace) -> int:
         print(f"omnibench study: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m omnibench.study``: the same as ``omnibench study``."""
+    parser = add_study_args(argparse.ArgumentParser(prog="omnibench study", description=__doc__.split("\n")[0]))
+    return cli_study(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
