@@ -232,10 +232,10 @@ def pretrain_describer(
     Returns the history (mean loss every ``eval_every`` steps), also appended to ``log_path``."""
     cfg = config or PerceptionConfig()
     media, texts = list(media), list(texts)
+    if cfg.describe_steps == 0:  # no description stage: real clips have no description texts to check
+        return []
     if len(media) != len(texts):
         raise ValueError(f"{len(texts)} descriptions for {len(media)} clips")
-    if cfg.describe_steps == 0:
-        return []
     if len(media) < cfg.describe_batch_size:
         raise ValueError(f"{len(media)} clips, fewer than describe_batch_size {cfg.describe_batch_size}")
     rng = np.random.default_rng(cfg.seed + 1)
