@@ -370,9 +370,16 @@ def run_study(
                 if proc.poll() is not None:
                     log.close()
                     running.remove(item)
-                    if proc.returncode:
-                        failed[u.name] = f"exit status {proc.returncode}; see {study_dir / (u.name + '.log')}"
-                    say(f"study {name}: {u.name} {'failed' if proc.returncode else 'done'}")
+                    logname = study_dir / f"{u.name}.log"
+                    text = (study_dir / u.name / _RECIPE_COPY).read_text(encoding="utf-8")
+                    if proc.returncode and _unit_status(study_dir / u.name, text) == "done":
+                        say(f"study {name}: {u.name} exited {proc.returncode} after every stage completed "
+                            f"(a report error? see {logname}); its outputs are aggregated")
+                    elif proc.returncode:
+                        failed[u.name] = f"exit status {proc.returncode}; see {logname}"
+                        say(f"study {name}: {u.name} failed (see {logname})")
+                    else:
+                        say(f"study {name}: {u.name} done")
     else:
         run = runner or _run_in_process
         for u, path, status in todo:
