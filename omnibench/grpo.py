@@ -435,10 +435,17 @@ class GRPORecipe(TrainRecipe):
         return GRPOConfig
 
     def validate(self) -> None:
-        if self.per_device_train_batch_size % self.num_generations:
+        import os
+
+        # TRL's rule: the generation batch of all processes holds whole groups (a group may span
+        # processes; every process then applies the same modality dropout to its clip, see encode_clips)
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        steps = (self.trainer or {}).get("steps_per_generation") or self.gradient_accumulation_steps
+        if (self.per_device_train_batch_size * processes * steps) % self.num_generations:
             raise ValueError(
-                f"per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
-                f"num_generations ({self.num_generations}) so each step holds whole groups"
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) x processes ({processes}) x "
+                f"steps_per_generation ({steps}) must be a multiple of num_generations ({self.num_generations}) "
+                "so each generation batch holds whole groups"
             )
         resolve_rewards(self.rewards, self.reward_options)
 

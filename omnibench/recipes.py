@@ -498,6 +498,8 @@ def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
 
 def common_args(recipe: TrainRecipe) -> dict[str, Any]:
     """TrainingArguments values every run sets from the recipe (the ``trainer`` dict wins)."""
+    from omnibench.model.loading import resolve_device
+
     save_steps = recipe.save_steps if recipe.save_steps and recipe.save_steps > 0 else None
     report_to = [recipe.report_to] if isinstance(recipe.report_to, str) else list(recipe.report_to or [])
     args = {
@@ -508,7 +510,8 @@ def common_args(recipe: TrainRecipe) -> dict[str, Any]:
         "seed": recipe.seed,
         "data_seed": recipe.seed,
         "bf16": resolve_bf16(recipe.bf16, recipe.device),
-        "use_cpu": recipe.device == "cpu",
+        # the CPU explicitly (``device: cpu``, or no CUDA): also what makes torchrun on CPUs run DDP over gloo
+        "use_cpu": resolve_device(recipe.device) == "cpu",
         "logging_steps": 1,
         "save_strategy": "steps" if save_steps else "no",
         "save_steps": save_steps or 500,
