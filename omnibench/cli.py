@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attribute": ("omnibench.attribution", "modality attribution (exact Shapley over video/audio)"),
     "run": ("omnibench.pipeline", "run the notebook pipeline with papermill into runs/NAME/"),
     "report": ("omnibench.report", "rebuild report.html for a run folder"),
+    "study": ("omnibench.study", "run a pipeline recipe over seeds or folds and aggregate (study.json, study.html)"),
 }
 
 
