@@ -77,7 +77,7 @@ def run_arm(base: Path, name: str, runs_dir: Path, jobs: int) -> Path:
         todo.append([sys.executable, "-m", "omnibench", "run", "--config", str(recipe), "--name", unit,
                      "--runs-dir", str(arm), "--from", "grpo", "--quiet"])
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for cmd, rc in zip(todo, pool.map(lambda c: subprocess.run(c).returncode, todo)):
+        for cmd, rc in zip(todo, pool.map(lambda c: subprocess.run(c, check=False).returncode, todo)):
             if rc:
                 raise SystemExit(f"{' '.join(cmd)} failed with exit status {rc}")
     return arm
