@@ -40,9 +40,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
-VARIANTS = ("omni", "omni_noopt", "trl_text")
+VARIANTS = ("omni", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
+QUICK_VARIANTS = ("omni", "omni_noopt", "trl_text")
 SECTIONS = ("decode", "processor", "prompt_collate", "generation", "ref_logprobs", "rewards",
             "loss_forward", "backward", "optimizer")
+#: the passes that run the model forward, and the parts of a forward pass timed inside each
+PASSES = ("generation", "ref_logprobs", "loss_forward")
+PARTS = ("encoders", "rope_index", "scatter", "language_model")
+#: variant -> (encoder sharing, trainer knows which rows share a clip, frozen-tower reuse, prompt
+#: prefilled once per clip, towers frozen)
+OPTIONS = {
+    "omni": (True, True, True, True, False),
+    "omni_noprefill": (True, True, True, False, False),
+    "omni_content": (True, False, False, False, False),
+    "omni_noopt": (False, False, False, False, False),
+    "omni_frozen": (True, True, True, True, True),
+    "omni_frozen_nocache": (True, True, False, True, True),
+}
 
 
 # ------------------------------------------------------------------------------------ trainers
@@ -94,15 +108,30 @@ def text_prompt(processor, n_tokens: int) -> str:
     return text
 
 
-def omni_trainer(recipe, clips, dedupe: bool, timers):
+def media_store(clips, decode):
+    """A media store without a disk cache (cold decoding, like a first epoch)."""
+    try:
+        from omnibench.data.media import MediaStore
+    except ImportError:  # before the media store moved to omnibench.data.media
+        from omnibench.recipes import MediaStore
+    return MediaStore(clips, decode)
+
+
+def omni_trainer(recipe, clips, variant: str, timers):
     from omnibench.grpo import build_trainer
     from omnibench.model import build_tiny
-    from omnibench.recipes import MediaStore
 
+    share, identify, reuse, prefill, frozen = OPTIONS[variant]
+    if frozen:
+        recipe.freeze_vision = recipe.freeze_audio = True
     model, processor = build_tiny(seed=recipe.seed)
-    store = MediaStore(clips, recipe.decode, cache_dir=None)  # cold decoding, like a first epoch
+    store = media_store(clips, recipe.decode)
     trainer = build_trainer(recipe, model, processor, media_store=store, clips=clips)
-    set_dedupe(trainer, dedupe)
+    set_dedupe(trainer, share)
+    # switches of OmniGRPOTrainer (absent in versions before them: then the variant runs as shipped)
+    for attr, on in (("identify_clips", identify), ("reuse_frozen_encoders", reuse), ("share_prefill", prefill)):
+        if hasattr(trainer, attr):
+            setattr(trainer, attr, on)
     trainer.media_store = timers.timed(store, "decode")
     return trainer, processor
 
@@ -154,6 +183,7 @@ class StepClock:
             def on_step_begin(self, args, state, control, **kw):
                 common.sync()
                 self._t, self._snap = time.perf_counter(), timers.snapshot()
+                self._cpu = time.process_time()
 
             def on_pre_optimizer_step(self, args, state, control, **kw):
                 common.sync()
@@ -166,46 +196,100 @@ class StepClock:
             def on_step_end(self, args, state, control, **kw):
                 common.sync()
                 wall = time.perf_counter() - self._t
-                self.steps.append({"wall": wall, **common.diff(timers.snapshot(), self._snap)})
+                cpu = time.process_time() - self._cpu  # this process's CPU seconds: far less load-dependent
+                self.steps.append({"wall": wall, "cpu": cpu, **common.diff(timers.snapshot(), self._snap)})
 
         return _Clock()
 
 
-def encoder_hooks(model, timers) -> list:
-    """Forward hooks timing the vision and audio towers (their forward passes only)."""
-    base = getattr(model, "model", model)
-    handles = []
-    for name in ("visual", "audio_tower"):
-        module = getattr(base, name, None)
-        if module is None:
-            continue
-        start = {}
+class PassParts:
+    """Times the parts of each forward pass (encoders, 3-D position ids, placeholder scatter, language
+    model) under the pass that runs them: ``<pass>.<part>`` in the timers, where the pass is the
+    outer section open at the time (generation, ref_logprobs, loss_forward; ``other`` outside them).
+    Hooks and instance attributes only: nothing in omnibench or transformers is edited."""
 
-        def pre(mod, args, _start=start):
+    def __init__(self, timers):
+        self.timers, self.stack, self.handles, self._seen = timers, ["other"], [], set()
+
+    def name(self, part: str) -> str:
+        return f"{self.stack[-1]}.{part}"
+
+    def outer(self, obj, attr: str, section: str) -> None:
+        """Wrap ``obj.attr`` as the timed outer section ``section`` (a pass, when it is one)."""
+        fn = getattr(obj, attr)
+
+        def inner(*args, _fn=fn, **kwargs):
+            self.stack.append(section)
+            try:
+                with self.timers.section(section):
+                    return _fn(*args, **kwargs)
+            finally:
+                self.stack.pop()
+
+        self.timers._patches.append((obj, attr, vars(obj).get(attr), attr in vars(obj)))
+        setattr(obj, attr, inner)
+
+    def module(self, module, part: str) -> None:
+        """Forward pre/post hooks timing ``module`` as ``part`` (once per module object)."""
+        if module is None or id(module) in self._seen:
+            return
+        self._seen.add(id(module))
+        start = []
+
+        def pre(mod, args, kwargs):
             common.sync()
-            _start["t"] = time.perf_counter()
+            x = kwargs.get("inputs_embeds")
+            start.append((time.perf_counter(), 0 if x is None or x.dim() < 2 else x.shape[1]))
 
-        def post(mod, args, out, _start=start):
+        def post(mod, args, out):
             common.sync()
-            timers.total["encoders"] += time.perf_counter() - _start["t"]
+            t0, seq = start.pop()
+            t = time.perf_counter() - t0
+            self.timers.total[self.name(part)] += t
+            if part == "encoders":
+                self.timers.total["encoders"] += t
+            if part == "language_model" and self.stack[-1] == "generation" and seq > 1:
+                self.timers.total["generation.prefill_lm"] += t  # the prompt's forward (a part of it)
 
-        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-    return handles
+        self.handles += [module.register_forward_pre_hook(pre, with_kwargs=True), module.register_forward_hook(post)]
+
+    def method(self, obj, attr: str, part: str) -> None:
+        if obj is None or not hasattr(obj, attr) or (id(obj), attr) in self._seen:
+            return
+        self._seen.add((id(obj), attr))
+        self.timers.wrap(obj, attr, lambda *a, **k: self.name(part))
+
+    def model(self, model) -> None:
+        inner = getattr(model, "model", model)
+        self.module(getattr(inner, "visual", None), "encoders")
+        self.module(getattr(inner, "audio_tower", None), "encoders")
+        self.module(getattr(inner, "language_model", None), "language_model")
+        # rope: generation computes it in the outer model, the log-prob passes in the inner one
+        self.method(model, "get_rope_index", "rope_index")
+        if inner is not model:
+            self.method(inner, "get_rope_index", "rope_index")
+        self.method(inner, "get_placeholder_mask", "scatter")
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
 
 
-def instrument(trainer, timers, text: bool) -> list:
+def instrument(trainer, timers, text: bool) -> PassParts:
     import torch
 
     import omnibench.model.inputs as inputs_mod
 
+    parts = PassParts(timers)
     if text:
         timers.wrap(trainer, "_tokenize_prompts", "processor")
     else:
         timers.wrap(inputs_mod, "build_inputs", "processor")
         timers.wrap(trainer, "_tokenize_prompts", "prompt_collate")
-    timers.wrap(trainer, "_generate_single_turn", "generation")
+    parts.outer(trainer, "_generate_single_turn", "generation")
     timers.wrap(trainer, "_calculate_rewards", "rewards")
-    timers.wrap(trainer, "_compute_loss", "loss_forward")
+    parts.outer(trainer, "_compute_loss", "loss_forward")
     timers.wrap(trainer.accelerator, "backward", "backward")
     # the no-grad passes (reference, old policy); the loss pass's own log-probs stay in loss_forward
     original = trainer._get_per_token_logps_and_entropies
@@ -213,15 +297,20 @@ def instrument(trainer, timers, text: bool) -> list:
     def logps(*args, **kwargs):
         if torch.is_grad_enabled():
             return original(*args, **kwargs)
-        with timers.section("ref_logprobs"):
-            return original(*args, **kwargs)
+        parts.stack.append("ref_logprobs")
+        try:
+            with timers.section("ref_logprobs"):
+                return original(*args, **kwargs)
+        finally:
+            parts.stack.pop()
 
     trainer._get_per_token_logps_and_entropies = logps
-    handles = []
+    timers.wrap(torch.Tensor, "masked_scatter", lambda *a, **k: parts.name("scatter"))
     for model in (trainer.model, getattr(trainer, "ref_model", None)):
         if model is not None:
-            handles += encoder_hooks(trainer.accelerator.unwrap_model(model), timers)
-    return handles
+            base = trainer.accelerator.unwrap_model(model)
+            parts.model(base.get_base_model() if hasattr(base, "get_base_model") else base)
+    return parts
 
 
 # ------------------------------------------------------------------------------------ run
@@ -243,10 +332,10 @@ def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | 
         if variant == "trl_text":
             trainer, _ = text_trainer(recipe, clips, prompt_len)
         else:
-            trainer, _ = omni_trainer(recipe, clips, dedupe=(variant == "omni"), timers=timers)
+            trainer, _ = omni_trainer(recipe, clips, variant, timers=timers)
         clock = StepClock(timers)
         trainer.add_callback(clock)
-        handles = instrument(trainer, timers, text=(variant == "trl_text"))
+        parts = instrument(trainer, timers, text=(variant == "trl_text"))
         prof = None
         try:
             with common.quiet_stdout():
@@ -261,8 +350,7 @@ def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | 
                     trainer.train()
         finally:
             timers.restore()
-            for h in handles:
-                h.remove()
+            parts.remove()
         lengths = [r.get("completions/mean_length") for r in trainer.state.log_history
                    if "completions/mean_length" in r]
     timed = clock.steps[warmup:]
@@ -295,15 +383,24 @@ def summarise(runs: list[dict]) -> dict:
     other = mean_wall - sum(mean.values())
     batch, G = runs[0]["batch"], runs[0]["G"]
     lens = [x for r in runs for x in r["completion_len"]]
+    passes = {}  # per pass: each timed part (median over steps) and the rest of the pass
+    for p in PASSES:
+        row = {part: statistics.median(s.get(f"{p}.{part}", 0.0) for s in steps) for part in PARTS}
+        row["rest"] = med[p] - sum(row.values())
+        if p == "generation":  # the prompt's language-model forward: a part of language_model
+            row["prefill_lm"] = statistics.median(s.get("generation.prefill_lm", 0.0) for s in steps)
+        passes[p] = {k: common.rnd(v) for k, v in {"total": med[p], **row}.items()}
     return {
         "s_per_step": common.rnd(wall),
         "s_per_step_mean": common.rnd(mean_wall),
+        "cpu_s_per_step": common.rnd(statistics.median(s.get("cpu", 0.0) for s in steps)),
         "samples_per_s": common.rnd(batch / wall, 3),
         "clips_per_s": common.rnd(batch / G / wall, 3),
         "breakdown_s": {**{k: common.rnd(med[k]) for k in SECTIONS}, "other": common.rnd(other)},
         "breakdown_share": {**{k: common.rnd(mean[k] / mean_wall, 3) for k in SECTIONS},
                             "other": common.rnd(other / mean_wall, 3)},
         "encoders_s": common.rnd(med["encoders"]),
+        "passes_s": passes,
         "completion_len_mean": common.rnd(statistics.fmean(lens), 1) if lens else None,
         "n_steps": len(steps),
         "step_walls": [common.rnd(s["wall"], 3) for s in steps],
@@ -326,7 +423,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--warmup", type=int, default=1, help="untimed first steps per trainer and round")
     ap.add_argument("--rounds", type=int, default=3, help="times the variants run in turn (order reversed "
                     "every other round); ratios are taken within each round, then their median")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    ap.add_argument("--variants", default=None, help="comma-separated subset of " + ",".join(VARIANTS)
+                    + " (default: all; with --quick: " + ",".join(QUICK_VARIANTS) + ")")
     ap.add_argument("--profile", default=None, metavar="FILE",
                     help="after the timed rounds, profile omni and omni_noopt once more with torch.profiler "
                          "(operator tables to FILE with suffixes .omni.txt / .omni_noopt.txt)")
@@ -335,7 +433,8 @@ def main(argv=None) -> dict:
         args.steps, args.warmup, args.rounds = 1, 0, 1
     common.setup(args)
     started = common.machine()
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    chosen = args.variants or ",".join(QUICK_VARIANTS if args.quick else VARIANTS)
+    variants = [v.strip() for v in chosen.split(",") if v.strip()]
     bad = set(variants) - set(VARIANTS)
     if bad:
         ap.error(f"unknown variants {sorted(bad)}; choose from {VARIANTS}")
@@ -365,11 +464,25 @@ def main(argv=None) -> dict:
         return statistics.median(s.get("encoders", 0.0) for s in run["steps"])
 
     pairs = {"omni_over_trl": ("omni", "trl_text"), "omni_noopt_over_trl": ("omni_noopt", "trl_text"),
-             "noopt_over_opt": ("omni_noopt", "omni")}
+             "noopt_over_opt": ("omni_noopt", "omni"), "content_over_identity": ("omni_content", "omni"),
+             "noprefill_over_prefill": ("omni_noprefill", "omni"), "content_over_trl": ("omni_content", "trl_text"),
+             "omni_frozen_over_trl": ("omni_frozen", "trl_text"),
+             "frozen_nocache_over_cache": ("omni_frozen_nocache", "omni_frozen")}
     ratios = {name: common.ratio_summary(per_round(a, b)) for name, (a, b) in pairs.items()
               if runs.get(a) and runs.get(b)}
+
+    def cpu(run):
+        return statistics.median(s.get("cpu", 0.0) for s in run["steps"])
+
+    # the same ratios on the process's CPU time (1 torch thread: the work done, much less moved by
+    # other processes' load than wall time)
+    ratios.update({f"{name}_cpu": common.ratio_summary(per_round(a, b, cpu)) for name, (a, b) in pairs.items()
+                   if runs.get(a) and runs.get(b)})
     if runs.get("omni") and runs.get("omni_noopt"):
         ratios["encoders_noopt_over_opt"] = common.ratio_summary(per_round("omni_noopt", "omni", enc))
+    if runs.get("omni_frozen") and runs.get("omni_frozen_nocache"):
+        ratios["encoders_frozen_nocache_over_cache"] = common.ratio_summary(
+            per_round("omni_frozen_nocache", "omni_frozen", enc))
     figures["ratios"] = ratios
     if args.profile:
         figures["profile"] = {}

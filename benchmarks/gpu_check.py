@@ -13,8 +13,11 @@ MLP 18944, vocab 152064; the 3B checkpoint has text 2048 x 36 layers, 16 heads, 
 full attention in blocks 7/15/23/31), audio 32 layers of 1280 (20 heads, FFN 5120), both projecting
 to the text width), weights in bf16, the omnibench tokenizer (token ids < 700 of the 151936
 embeddings are used, so prompt lengths are omnibench's, not Qwen's). GRPO as the demo recipe but
-with G = 8 generations, gradient checkpointing, full fine-tuning with AdamW; steps alternate encoder
-sharing on and off after one warm-up step, so its effect is measured side by side.
+with G = 8 generations, gradient checkpointing, AdamW, in two phases (one trainer each): towers
+training (steps alternate encoder sharing on and off after a warm-up step) and towers frozen (steps
+alternate the step-level reuse of the frozen towers' outputs on and off), so each optimisation is
+measured side by side; each phase reports its peak memory, the reference model's weights shared with
+the policy, and the prompt prefill's time (the ceiling of what prefill sharing could save).
 """
 
 from __future__ import annotations
@@ -221,15 +224,126 @@ def omni3b_model(processor, dev: str, dry: bool):
     return model, cfg
 
 
-def stage_grpo3b() -> dict:
+#: the GRPO-step settings grpo3b compares, phase by phase (each phase: one trainer, steps alternating
+#: between its two settings after a warm-up step with the first)
+PHASES = {
+    # towers train (full fine-tuning): encoder sharing by clip identity vs no sharing at all
+    "train_towers": (("shared", {"share": True}), ("unshared", {"share": False})),
+    # towers frozen (as with LoRA on the language model): the step's encoder outputs reused by all
+    # passes vs recomputed in each pass (sharing on in both)
+    "frozen_towers": (("reuse", {"reuse": True}), ("no_reuse", {"reuse": False})),
+}
+
+
+def _settings(trainer, share: bool = True, reuse: bool = True) -> None:
+    from omnibench.model.encoders import share_encoders
+
+    for m in (trainer.model, trainer.ref_model):
+        if m is not None:
+            share_encoders(trainer.accelerator.unwrap_model(m), share)
+    if hasattr(trainer, "reuse_frozen_encoders"):
+        trainer.reuse_frozen_encoders = reuse
+
+
+def _grpo3b_phase(phase: str, processor, clips, media, dev: str, steps: int, warmup: int, G: int,
+                  n_clips: int, new_tokens: int) -> dict:
+    import gc
+    import statistics
+
     import bench_grpo_step as bgs
     import torch
     from transformers import TrainerCallback
 
     from omnibench.grpo import GRPORecipe, build_trainer
-    from omnibench.model import build_tiny
-    from omnibench.model.encoders import share_encoders
     from omnibench.recipes import MediaStore, load_recipe
+
+    (name_a, set_a), (name_b, set_b) = PHASES[phase]
+    frozen = phase == "frozen_towers"
+    t = time.perf_counter()
+    model, cfg = omni3b_model(processor, dev, DRY)
+    common.sync()
+    build_s = time.perf_counter() - t
+    timers = common.Timers()
+    flags: list[str] = []
+    held: dict = {}
+
+    class Alternate(TrainerCallback):
+        """Warm-up with the first setting, then alternate: the same run measures both."""
+
+        def on_step_begin(self, args, state, control, **kw):
+            first = state.global_step < warmup or (state.global_step - warmup) % 2 == 0
+            _settings(held["trainer"], **(set_a if first else set_b))
+            flags.append(name_a if first else name_b)
+
+    with tempfile.TemporaryDirectory() as d:
+        recipe = load_recipe(GRPORecipe, {
+            "out": d, "max_steps": steps + warmup, "num_generations": G, "per_device_train_batch_size": G * n_clips,
+            "max_completion_length": new_tokens, "beta": 0.04, "learning_rate": 1e-6, "bf16": dev == "cuda",
+            "progress": False, "threads": None, "modality_dropout": 0.0,
+            "freeze_vision": frozen, "freeze_audio": frozen,
+            "trainer": {"gradient_checkpointing": bool(knob("GC")), "logging_steps": 1}})
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        trainer = held["trainer"] = build_trainer(recipe, model, processor, MediaStore.from_media(media), clips)
+        ref = trainer.ref_model
+        policy_ids = {id(p) for p in trainer.accelerator.unwrap_model(trainer.model).parameters()}
+        ref_shared = sum(p.numel() for p in ref.parameters() if id(p) in policy_ids) if ref is not None else 0
+        ref_own = sum(p.numel() for p in ref.parameters() if id(p) not in policy_ids) if ref is not None else 0
+        trainer.add_callback(Alternate())
+        clock = bgs.StepClock(timers)
+        trainer.add_callback(clock)
+        parts = bgs.instrument(trainer, timers, text=False)
+        t = time.perf_counter()
+        try:
+            with common.quiet_stdout():
+                trainer.train()
+        finally:
+            timers.restore()
+            parts.remove()
+        train_s = time.perf_counter() - t
+        prompt_len = len(trainer.encode_clips([clips[0].id], train=False)[0].prompt_ids)
+        lens = [r.get("completions/mean_length") for r in trainer.state.log_history if "loss" in r]
+    peak = torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None
+    rows = [{**s, "setting": f} for s, f in zip(clock.steps, flags)][warmup:]
+
+    def summary(sel):
+        if not sel:
+            return None
+        wall = statistics.median(s["wall"] for s in sel)
+        keys = (*bgs.SECTIONS, "encoders", "generation.prefill_lm", "generation.language_model")
+        return {"s_per_step": common.rnd(wall), "samples_per_s": common.rnd(G * n_clips / wall, 3),
+                "breakdown_s": {k: common.rnd(statistics.median(s.get(k, 0.0) for s in sel)) for k in keys},
+                "step_walls": [common.rnd(s["wall"], 3) for s in sel]}
+
+    a = summary([r for r in rows if r["setting"] == name_a])
+    b = summary([r for r in rows if r["setting"] == name_b])
+    out = {"phase": phase, "towers_frozen": frozen, "build_s": common.rnd(build_s, 2), "train_s": common.rnd(train_s, 2),
+           "peak_memory_gib": common.rnd(peak, 2) if peak is not None else None,
+           "reference_params_shared_with_policy": ref_shared, "reference_params_own": ref_own,
+           "prompt_tokens": prompt_len, "completion_len": lens, name_a: a, name_b: b,
+           f"{name_b}_over_{name_a}_time": common.rnd(b["s_per_step"] / a["s_per_step"], 3) if a and b else None,
+           "params_total": sum(p.numel() for p in model.parameters()),
+           "params": {n: sum(p.numel() for p in getattr(model.model, n).parameters())
+                      for n in ("language_model", "visual", "audio_tower")},
+           "text": {k: getattr(cfg.text_config, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
+                                                            "num_key_value_heads", "intermediate_size", "vocab_size")},
+           "dtype": str(model.dtype)}
+    held.clear()
+    del trainer, model, ref
+    gc.collect()
+    if dev == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
+def stage_grpo3b() -> dict:
+    """Two phases on the 3B-shaped thinker (one trainer each, built in turn): towers training, sharing
+    on/off; towers frozen, step-level encoder reuse on/off. Each reports its peak memory, how much of
+    the reference model is the policy's own (shared) weights, and the prompt prefill's share of
+    generation (``generation.prefill_lm``: what sharing the prefill across the G rows could save at
+    most; omnibench does not share it yet)."""
+    from omnibench.model import build_tiny
 
     dev = device()
     G, n_clips = (2, 1) if DRY else (knob("G"), knob("CLIPS"))
@@ -238,80 +352,32 @@ def stage_grpo3b() -> dict:
     frames, size = (8, 112) if DRY else (knob("FRAMES"), knob("SIZE"))
     new_tokens = 8 if DRY else knob("NEW_TOKENS")
     _, processor = build_tiny(seed=0, frame_size=max(112, size))
-    t = time.perf_counter()
-    model, cfg = omni3b_model(processor, dev, DRY)
-    common.sync()
-    build_s = time.perf_counter() - t
-    n_params = sum(p.numel() for p in model.parameters())
-    parts = {name: sum(p.numel() for p in getattr(model.model, name).parameters())
-             for name in ("language_model", "visual", "audio_tower")}
     clips, media = synth_media((steps + warmup) * n_clips, "train", frames=frames, size=size,
                                seconds=1.5 if DRY else 3.0)
-    timers = common.Timers()
-    flags: list[bool] = []
-
-    class Alternate(TrainerCallback):
-        """Warm-up with sharing on, then alternate on/off: the same run measures both."""
-
-        def on_step_begin(self, args, state, control, **kw):
-            on = state.global_step < warmup or (state.global_step - warmup) % 2 == 0
-            for m in (trainer.model, trainer.ref_model):
-                if m is not None:
-                    share_encoders(trainer.accelerator.unwrap_model(m), on)
-            flags.append(on)
-
-    with tempfile.TemporaryDirectory() as d:
-        recipe = load_recipe(GRPORecipe, {
-            "out": d, "max_steps": steps + warmup, "num_generations": G, "per_device_train_batch_size": G * n_clips,
-            "max_completion_length": new_tokens, "beta": 0.04, "learning_rate": 1e-6, "bf16": dev == "cuda",
-            "progress": False, "threads": None, "modality_dropout": 0.0,
-            "trainer": {"gradient_checkpointing": bool(knob("GC")), "logging_steps": 1}})
-        if dev == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        trainer = build_trainer(recipe, model, processor, MediaStore.from_media(media), clips)
-        trainer.add_callback(Alternate())
-        clock = bgs.StepClock(timers)
-        trainer.add_callback(clock)
-        handles = bgs.instrument(trainer, timers, text=False)
-        t = time.perf_counter()
+    phases = [p.strip() for p in os.environ.get("GPU_CHECK_PHASES", ",".join(PHASES)).split(",") if p.strip()]
+    results = {}
+    for phase in phases:
         try:
-            with common.quiet_stdout():
-                trainer.train()
-        finally:
-            timers.restore()
-            for h in handles:
-                h.remove()
-        train_s = time.perf_counter() - t
-        prompt_len = len(trainer.encode_clips([clips[0].id], train=False)[0].prompt_ids)
-        lens = [r.get("completions/mean_length") for r in trainer.state.log_history if "loss" in r]
-    peak = torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None
-    rows = [{**s, "shared": f} for s, f in zip(clock.steps, flags)][warmup:]
-
-    def summary(sel):
-        if not sel:
-            return None
-        import statistics
-
-        wall = statistics.median(s["wall"] for s in sel)
-        keys = (*bgs.SECTIONS, "encoders")
-        return {"s_per_step": common.rnd(wall), "samples_per_s": common.rnd(G * n_clips / wall, 3),
-                "breakdown_s": {k: common.rnd(statistics.median(s.get(k, 0.0) for s in sel)) for k in keys},
-                "step_walls": [common.rnd(s["wall"], 3) for s in sel]}
-
-    on, off = summary([r for r in rows if r["shared"]]), summary([r for r in rows if not r["shared"]])
+            results[phase] = _grpo3b_phase(phase, processor, clips, media, dev, steps, warmup, G, n_clips, new_tokens)
+        except (RuntimeError, ValueError, KeyError) as e:  # e.g. out of memory: recorded, the next phase runs
+            results[phase] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+    first = next((r for r in results.values() if "error" not in r), {})
+    train = results.get("train_towers", {})
     figures = {
         "device": dev, "model": "Qwen2.5-Omni-3B sizes, random init" if not DRY else "tiny (dry run)",
-        "params_total": n_params, "params": parts, "dtype": str(model.dtype),
-        "text": {k: getattr(cfg.text_config, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                                                         "num_key_value_heads", "intermediate_size", "vocab_size")},
         "G": G, "clips_per_step": n_clips, "completions_per_step": G * n_clips, "max_completion_length": new_tokens,
-        "frames": frames, "frame_size": size, "prompt_tokens": prompt_len,
-        "gradient_checkpointing": bool(knob("GC")), "completion_len": lens,
-        "build_s": common.rnd(build_s, 2), "train_s": common.rnd(train_s, 2),
-        "peak_memory_gib": common.rnd(peak, 2) if peak is not None else None,
-        "shared_encoders": on, "unshared_encoders": off,
-        "unshared_over_shared_time": common.rnd(off["s_per_step"] / on["s_per_step"], 3) if on and off else None,
+        "frames": frames, "frame_size": size, "gradient_checkpointing": bool(knob("GC")),
+        "prompt_tokens": first.get("prompt_tokens"), "params_total": first.get("params_total"),
+        "params": first.get("params"), "text": first.get("text"), "dtype": first.get("dtype"),
+        "peak_memory_gib": train.get("peak_memory_gib"),
+        # the keys of the first version of this stage (towers training, sharing on / off)
+        "shared_encoders": train.get("shared"), "unshared_encoders": train.get("unshared"),
+        "unshared_over_shared_time": train.get("unshared_over_shared_time"),
+        "phases": results,
     }
+    if any("error" in r for r in results.values()):
+        emit("grpo3b", figures)
+        raise SystemExit(1)
     return emit("grpo3b", figures)
 
 

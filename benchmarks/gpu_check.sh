@@ -9,7 +9,9 @@
 #   3. model    python -m omnibench.model.bench on cuda in bf16 (scoring cross-check) -> $OUT/model_bench.json
 #   4. pipeline tiny thinker: SFT + GRPO steps in bf16, bf16 evaluation and scoring -> $OUT/pipeline.json
 #   5. grpo3b   GRPO step throughput + peak memory, random thinker with Qwen2.5-Omni-3B sizes,
-#               G=8, encoder sharing on/off alternating                              -> $OUT/grpo3b.json
+#               G=8; phase train_towers: encoder sharing on/off alternating; phase frozen_towers:
+#               step-level reuse of the frozen towers' outputs on/off; both: the prompt prefill's
+#               time and the reference's weights shared with the policy           -> $OUT/grpo3b.json
 #   everything merged into $OUT/gpu_check.json, the log in $OUT/gpu_check.log.
 #
 # Usage (device tool; see benchmarks/README.md):  bash benchmarks/gpu_check.sh     with carry [".whl"]
@@ -17,6 +19,7 @@
 #   GPU_CHECK_DRY=1 OUT=/tmp/gpu_dry bash benchmarks/gpu_check.sh
 # Knobs for stage 5: GPU_CHECK_G (8) GPU_CHECK_CLIPS (1) GPU_CHECK_STEPS (6) GPU_CHECK_NEW_TOKENS (128)
 #   GPU_CHECK_FRAMES (16) GPU_CHECK_SIZE (224) GPU_CHECK_GC (1 = gradient checkpointing);
+#   GPU_CHECK_PHASES (train_towers,frozen_towers);
 #   GPU_CHECK_BUDGET_S (460): total seconds the stages may use; GPU_CHECK_SKIP="tests model" skips stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -112,7 +115,7 @@ stage model 45 run_model_bench
 stage pipeline 90 "$PY" benchmarks/gpu_check.py pipeline
 
 # 5. 3B-sized GRPO step: throughput, peak memory, encoder sharing on/off
-stage grpo3b 200 "$PY" benchmarks/gpu_check.py grpo3b
+stage grpo3b 300 "$PY" benchmarks/gpu_check.py grpo3b
 
 # summary: one JSON object with every stage's status and figures
 STATUS_JSON=$(for k in "${ORDER[@]}"; do printf '"%s": {"status": "%s", "seconds": %s}, ' "$k" "${STATUS[$k]}" "${ELAPSED[$k]}"; done)
@@ -142,6 +145,17 @@ if g.get("shared_encoders"):
             print(f"    {key}: {g[key]['s_per_step']} s/step, {g[key]['samples_per_s']} samples/s, "
                   f"breakdown {g[key]['breakdown_s']}")
     print(f"    unshared / shared time: {g.get('unshared_over_shared_time')}")
+for phase, r in (g.get("phases") or {}).items():
+    if "error" in r:
+        print(f"  grpo3b {phase}: ERROR {r['error'][:300]}")
+        continue
+    names = [k for k in r if isinstance(r[k], dict) and "s_per_step" in r[k]]
+    line = ", ".join(f"{k} {r[k]['s_per_step']} s/step (prefill LM {r[k]['breakdown_s'].get('generation.prefill_lm')} s, "
+                     f"encoders {r[k]['breakdown_s'].get('encoders')} s)" for k in names)
+    ratio = next((f"{k} {v}" for k, v in r.items() if k.endswith("_time")), "")
+    print(f"  grpo3b {phase}: {line}; {ratio}; peak {r.get('peak_memory_gib')} GiB; reference shares "
+          f"{r.get('reference_params_shared_with_policy', 0) / 1e9:.2f} B params with the policy, owns "
+          f"{r.get('reference_params_own', 0) / 1e9:.2f} B")
 p = merged.get("pipeline", {})
 if p.get("grpo"):
     print(f"  pipeline: sft loss {p['sft']['loss']}, grpo loss {p['grpo']['loss']}, "

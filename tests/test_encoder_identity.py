@@ -212,6 +212,38 @@ def test_reference_copy_shares_the_frozen_towers_and_copies_the_rest(tiny):
     assert not ({id(p) for p in trained.parameters()} & {id(p) for p in reference_copy(trained).parameters()})
 
 
+# ------------------------------------------------------------------------------------ shared prefill
+
+
+def test_shared_prefill_generates_what_plain_generate_does_with_one_prefill_per_prompt(tiny):
+    from omnibench.model.generation import shared_prefill
+
+    model, processor = copy.deepcopy(tiny[0]).eval(), tiny[1]
+    media = _media(3)
+    keys = ["c0", "c0", "c1", "c1", "c2", "c2"]  # G = 2
+    batch = build_inputs(processor, [media[int(k[1])] for k in keys], [ALL] * len(keys))
+    distinct = build_inputs(processor, media, [ALL] * 3)
+    fields = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask")}
+    prefill = {k: v for k, v in distinct.items() if k not in ("input_ids", "attention_mask")}
+    tok = processor.tokenizer
+    kw = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tok.pad_token_id}
+    rows = []
+    hook = model.model.language_model.register_forward_pre_hook(
+        lambda m, a, k: rows.append(tuple(k["inputs_embeds"].shape[:2])), with_kwargs=True)
+    with torch.no_grad():
+        plain = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **fields, **kw)
+        width = batch["input_ids"].shape[1]
+        assert rows[0] == (6, width)  # plain: every row's prompt is prefilled
+        rows.clear()
+        with shared_prefill(model, [0, 0, 1, 1, 2, 2], prefill, media_keys=list(fields)):
+            shared = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                    **fields, **kw)
+    hook.remove()
+    assert "generate" not in vars(model)  # the block restored the class's generate
+    assert rows[0] == (3, width - 1) and rows[1] == (6, 1)  # one prefill per prompt, then all rows decode
+    assert torch.equal(plain, shared)
+
+
 # ------------------------------------------------------------------------------------ GRPO
 
 
@@ -278,3 +310,23 @@ def test_grpo_logps_are_the_same_with_and_without_the_optimisations(tiny, tmp_pa
     plain = trainer.completion_logps(clips, comps)
     for a, b, c in zip(named, content, plain):
         assert torch.allclose(a, c, atol=1e-5) and torch.allclose(b, c, atol=1e-5)
+
+
+def test_grpo_generation_prefills_each_clip_once(tiny, tmp_path):
+    trainer = _grpo_trainer(tiny, tmp_path, max_steps=1, freeze_vision=False, freeze_audio=False)
+    lm = trainer.accelerator.unwrap_model(trainer.model).model.language_model
+    rows = []
+    hook = lm.register_forward_pre_hook(lambda m, a, k: rows.append(tuple(k["inputs_embeds"].shape[:2])),
+                                        with_kwargs=True)
+    _generate = trainer._generate_single_turn
+
+    def generation(*args, **kwargs):
+        rows.append("generation")
+        return _generate(*args, **kwargs)
+
+    trainer._generate_single_turn = generation
+    trainer.train()
+    hook.remove()
+    prefill = rows[rows.index("generation") + 1]
+    assert prefill[0] == 2 and prefill[1] > 50  # 2 clips (8 rows, G = 4): their prompts only
+    assert rows[rows.index("generation") + 2] == (8, 1)  # then every row decodes

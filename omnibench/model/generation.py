@@ -5,6 +5,12 @@
 prompt [+ prefix])`` — the quantity attribution and fast evaluation are built on.  The prompt (with
 its video and audio) is run once per clip; its key/value cache is then repeated for the candidate
 labels, whose few remaining tokens are scored in one extra batched step.
+
+:func:`generate_with_shared_prefill` (and the context manager :func:`shared_prefill`, which makes a
+model's ``generate`` use it) runs ``model.generate`` for rows that repeat prompts -- GRPO's G
+completions of a clip -- with the prompt prefilled once per distinct prompt: the prefill's
+key/value cache and M-RoPE offsets are then repeated for the rows, and decoding continues for all
+rows from the prompt's last token. Greedy outputs are identical to plain ``generate``.
 """
 
 from __future__ import annotations
@@ -136,6 +142,81 @@ def generate(
     finally:
         model.train(was_training)
     return texts
+
+
+# --------------------------------------------------------------------------------------------- shared prefill
+
+
+def _thinker_model(model):
+    for module in model.modules():
+        if "rope_deltas" in vars(module):
+            return module
+    return None
+
+
+@torch.no_grad()
+def generate_with_shared_prefill(model, input_ids, attention_mask, owner: Sequence[int], prefill_fields: dict,
+                                 fields: dict | None = None, prefill_context=None, generate=None, **kwargs):
+    """``model.generate(input_ids, attention_mask, **fields, **kwargs)`` with each distinct prompt
+    prefilled once.
+
+    ``owner[i]``: the index of row i's prompt among the distinct prompts (numbered in order of first
+    appearance); rows with the same owner must have the same ids and mask (checked: otherwise plain
+    ``generate``). ``prefill_fields``: the media keyword arguments of the distinct prompts (one row
+    each, in owner order); ``fields``: those of all rows, used only by the plain fallback.
+    ``prefill_context``: a callable returning the context the prefill forward runs in (e.g.
+    :func:`~omnibench.model.encoders.clip_identity` for the distinct rows). ``generate``: the
+    function to continue with (default ``model.generate``; :func:`shared_prefill` passes the
+    class's). The prompt minus its last token is run once per distinct prompt; its cache and the
+    thinker's ``rope_deltas`` are repeated to the rows, and generation continues from the last
+    prompt token (which carries no media), so decoding sees exactly the state of a plain call.
+    """
+    generate = generate or model.generate
+    fields = dict(fields or {})
+    owner_t = torch.as_tensor(list(owner), dtype=torch.long, device=input_ids.device)
+    n = int(owner_t.max()) + 1 if owner_t.numel() else 0
+    first: dict[int, int] = {}
+    for i, o in enumerate(owner):
+        first.setdefault(int(o), i)
+    reps = [first[j] for j in range(n)] if len(first) == n else None
+    inner = _thinker_model(model)
+    plain = (reps is None or n == input_ids.shape[0] or input_ids.shape[1] < 2 or inner is None
+             or "past_key_values" in kwargs)
+    if not plain:
+        ids_r, mask_r = input_ids[reps], attention_mask[reps]
+        plain = not (torch.equal(ids_r[owner_t], input_ids) and torch.equal(mask_r[owner_t], attention_mask))
+    if plain:
+        return generate(input_ids=input_ids, attention_mask=attention_mask, **fields, **kwargs)
+    device = input_ids.device
+    media = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in prefill_fields.items()}
+    ctx = prefill_context() if prefill_context is not None else contextlib.nullcontext()
+    with ctx:
+        out = model(input_ids=ids_r[:, :-1], attention_mask=mask_r[:, :-1], use_cache=True, **media)
+    cache = out.past_key_values
+    cache.batch_select_indices(owner_t)
+    inner.rope_deltas = inner.rope_deltas[owner_t]
+    return generate(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, **kwargs)
+
+
+@contextlib.contextmanager
+def shared_prefill(model, owner: Sequence[int], prefill_fields: dict, media_keys: Sequence[str] = (),
+                   prefill_context=None):
+    """Within the block, ``model.generate(input_ids=..., attention_mask=..., **media, **kw)`` (as a
+    trainer calls it) prefills each distinct prompt once (:func:`generate_with_shared_prefill`);
+    ``media_keys``: the keyword arguments that are media (taken out of the continued call)."""
+    original = type(model).generate.__get__(model)
+    media_keys = set(media_keys)
+
+    def generate(input_ids=None, attention_mask=None, **kwargs):
+        fields = {k: kwargs.pop(k) for k in list(kwargs) if k in media_keys}
+        return generate_with_shared_prefill(model, input_ids, attention_mask, owner, prefill_fields, fields,
+                                            prefill_context=prefill_context, generate=original, **kwargs)
+
+    model.generate = generate
+    try:
+        yield model
+    finally:
+        del model.generate
 
 
 # --------------------------------------------------------------------------------------------- scoring
