@@ -198,7 +198,7 @@ def checkpoint(tmp_path_factory):
     from omnibench.model import build_tiny
 
     root = tmp_path_factory.mktemp("bf16cli")
-    manifest = generate(root / "data", n_train=0, n_cold_start=0, n_test=2, seed=0, workers=1)
+    manifest = generate(root / "data", n_train=8, n_cold_start=0, n_test=2, seed=0, workers=1)
     model, processor = build_tiny(seed=0)
     folder = save_model(model, processor, root / "runs" / "x" / "checkpoints" / "sft" / "model")
     return manifest, folder
@@ -223,3 +223,17 @@ def test_eval_and_attribute_run_in_bf16_on_the_cpu(checkpoint, tmp_path, capsys)
     assert len(rows) == 2, rows
     values = [v for r in rows for v in (*r["values"].values(), *r["phi"].values())]
     assert len(values) == 12 and all(math.isfinite(v) for v in values)
+
+
+@pytest.mark.slow
+def test_base_pretrains_with_device_and_dtype_flags(checkpoint, tmp_path, capsys):
+    from omnibench.cli import main
+
+    manifest, _ = checkpoint
+    out = tmp_path / "base"
+    assert main(["base", "--manifest", str(manifest), "--out", str(out), "--steps", "2", "--describe-steps", "2",
+                 "--batch-size", "4", "--describe-batch-size", "4", "--eval-every", "1", "--no-progress",
+                 "--device", "cpu", "--dtype", "bfloat16"]) == 0
+    assert "model: device cpu, dtype bfloat16" in capsys.readouterr().out
+    model, _ = load_model(out, dtype="auto")
+    assert model.dtype == torch.bfloat16 and _finite(model)

@@ -101,6 +101,7 @@ def pooled_features(model, batch) -> dict[str, torch.Tensor]:
     inner = _inner(model)
     if inner is None:
         raise TypeError(f"{type(model).__name__} is not a Qwen2.5-Omni thinker; perception pre-training needs one")
+    batch = _on_model(model, batch)
     out = {}
     if "pixel_values_videos" in batch:
         pooled = inner.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"]).pooler_output
@@ -116,13 +117,20 @@ def pooled_features(model, batch) -> dict[str, torch.Tensor]:
     return out
 
 
+def _on_model(model, batch):
+    """``batch`` on the model's device, floating tensors in its dtype (``--device`` / ``--dtype``)."""
+    from omnibench.model.generation import _model_device, _to_device
+
+    return _to_device(batch, _model_device(model), model.dtype)
+
+
 def _accuracy(model, processor, heads, media, y, batch_size: int) -> dict[str, float]:
     correct = {m: 0 for m in heads}
     with torch.no_grad():
         for i in range(0, len(media), batch_size):
             feats = pooled_features(model, build_inputs(processor, media[i : i + batch_size], ALL))
             for m, head in heads.items():
-                correct[m] += int((head(feats[m]).argmax(-1) == y[m][i : i + batch_size]).sum())
+                correct[m] += int((head(feats[m].float()).argmax(-1).cpu() == y[m][i : i + batch_size]).sum())
     return {m: correct[m] / max(len(media), 1) for m in heads}
 
 
@@ -169,6 +177,7 @@ def pretrain_encoders(
     for head in heads.values():
         torch.nn.init.normal_(head.weight, std=0.02, generator=gen)
         torch.nn.init.zeros_(head.bias)
+        head.to(next(model.parameters()).device)  # float32 read-outs next to the model
     inner = _inner(model)
     towers = [inner.visual, inner.audio_tower]
     params = [p for t in towers for p in t.parameters()] + [p for h in heads.values() for p in h.parameters()]
@@ -186,7 +195,8 @@ def pretrain_encoders(
     for step in range(cfg.steps):
         idx = rng.choice(train, cfg.batch_size, replace=False)
         feats = pooled_features(model, build_inputs(processor, [media[i] for i in idx], ALL))
-        losses = {m: torch.nn.functional.cross_entropy(heads[m](feats[m]), y[m][idx]) for m in heads}
+        losses = {m: torch.nn.functional.cross_entropy(heads[m](feats[m].float()), y[m][idx].to(feats[m].device))
+                  for m in heads}
         _optimizer_step(sum(losses.values()), opt, sched, [t.parameters() for t in towers], cfg.max_grad_norm,
                         running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.steps:
@@ -258,7 +268,8 @@ def pretrain_describer(
         pos += cfg.describe_batch_size
         batch = build_inputs(processor, [media[i] for i in idx], ALL, prompt=DESCRIBE_PROMPT,
                              completions=[texts[i] for i in idx], return_labels=True)
-        _optimizer_step(model(**batch).loss, opt, sched, [params], cfg.describe_max_grad_norm, running, bar)
+        _optimizer_step(model(**_on_model(model, batch)).loss, opt, sched, [params], cfg.describe_max_grad_norm,
+                        running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.describe_steps:
             _record(history, log_path, "describe", step + 1, running[-cfg.eval_every :], sched)
     if bar is not None:
@@ -326,11 +337,15 @@ def build_tiny_base(
     manifest: str | os.PathLike, out: str | os.PathLike, split: str = "train", seed: int = 0,
     config: PerceptionConfig | None = None, decode: dict | None = None, tiny: dict | None = None,
     labels: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
-    log_path: str | os.PathLike | None = None,
+    log_path: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
+    attn_implementation: str | None = None,
 ) -> Path:
     """Build the tiny thinker, pre-train it on ``manifest``'s ``split`` and save it to ``out`` (model
     files and the ``decode`` settings it was trained with; the history in ``log_path``, default
-    ``out/perception.jsonl``). Uses every CPU core meanwhile."""
+    ``out/perception.jsonl``). Uses every CPU core meanwhile. ``device`` (default: CUDA when present),
+    ``dtype`` (default float32: master weights) and ``attn_implementation`` as the ``--device`` /
+    ``--dtype`` / ``--attn-implementation`` flags (:func:`omnibench.model.loading.add_model_args`);
+    the model is saved back on the CPU."""
     from omnibench.data.manifest import read_manifest
     from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
     from omnibench.labels import DFEW7
@@ -345,7 +360,15 @@ def build_tiny_base(
         raise ValueError(f"{manifest} has no clips in split {split!r}")
     cfg = config or PerceptionConfig(seed=seed)
     labels = tuple(labels or DFEW7)
+    from omnibench.model.loading import describe_load, model_load_kwargs
+
     model, processor = build_tiny(labels=labels, seed=seed, **dict(tiny or {}))
+    placement = model_load_kwargs({"device": device, "dtype": dtype, "attn_implementation": attn_implementation},
+                                  training=True)
+    if placement["attn_implementation"]:
+        model.set_attn_implementation(placement["attn_implementation"])
+    model.to(device=placement["device"], dtype=placement["dtype"])
+    print(f"model: {describe_load(model)}")
     cache = DecodeCache(cache_dir or manifest.parent / ".decode_cache")
     decode_cfg = DecodeConfig.coerce(decode)  # a model built from scratch: no checkpoint settings to read
     print(f"decode: {decode_cfg.describe()}")
@@ -361,7 +384,7 @@ def build_tiny_base(
         pretrain_tiny_base(model, processor, clips, media, cfg, labels=labels, progress=progress, log_path=log)
     finally:
         torch.set_num_threads(threads)
-    save_model(model, processor, out, decode=decode_cfg)
+    save_model(model.cpu(), processor, out, decode=decode_cfg)
     return out
 
 
@@ -384,8 +407,10 @@ def add_base_args(parser) -> None:
                             help=f.metadata.get("help"), **extra)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     from omnibench.data.media import add_decode_args
+    from omnibench.model.loading import add_model_args
 
     add_decode_args(parser)
+    add_model_args(parser, training=True)
 
 
 def cli_base(args) -> int:
@@ -396,6 +421,7 @@ def cli_base(args) -> int:
     from omnibench.data.media import decode_overrides
 
     out = build_tiny_base(args.manifest, args.out, split=args.split, seed=args.seed, config=cfg,
-                          decode=decode_overrides(args), progress=not args.no_progress)
+                          decode=decode_overrides(args), progress=not args.no_progress,
+                          device=args.device, dtype=args.dtype, attn_implementation=args.attn_implementation)
     print(f"base model: {out}")
     return 0
