@@ -100,7 +100,8 @@ def find_stage(key: str, stages: Sequence[Stage] = STAGES) -> int:
 
 
 def load_recipe(config_path: str | os.PathLike, overrides: Sequence[str] | None = None) -> dict:
-    """Read a YAML recipe and apply ``overrides`` (``"grpo.max_steps=4"``, ``"seed=1"``; values parsed as YAML)."""
+    """Read a YAML recipe and apply ``overrides`` (``"grpo.max_steps=4"``, ``"seed=1"``,
+    ``"data.roots.dfew=/data/DFEW"``: nested keys set inside the section's mapping; values parsed as YAML)."""
     path = Path(config_path)
     if not path.is_file():
         raise PipelineError(f"recipe {path} not found (see configs/demo.yaml and configs/smoke.yaml)")
@@ -112,19 +113,22 @@ def load_recipe(config_path: str | os.PathLike, overrides: Sequence[str] | None 
         raise PipelineError(f"{path}: expected a mapping at the top level, got {type(recipe).__name__}")
     for ov in overrides or ():
         if "=" not in ov:
-            raise PipelineError(f"override {ov!r}: expected KEY=VALUE or STAGE.KEY=VALUE")
+            raise PipelineError(f"override {ov!r}: expected KEY=VALUE, STAGE.KEY=VALUE or STAGE.KEY.SUBKEY=VALUE")
         key, raw = ov.split("=", 1)
         value = yaml.safe_load(raw) if raw.strip() else ""
-        parts = key.strip().split(".")
-        if len(parts) == 1:
-            recipe[parts[0]] = value
-        elif len(parts) == 2:
-            section = recipe.setdefault(parts[0], {})
-            if not isinstance(section, dict):
-                raise PipelineError(f"override {ov!r}: {parts[0]!r} is not a stage section in {path}")
-            section[parts[1]] = value
-        else:
-            raise PipelineError(f"override {ov!r}: at most one dot (STAGE.KEY=VALUE)")
+        parts = [k.strip() for k in key.strip().split(".")]
+        if not all(parts):
+            raise PipelineError(f"override {ov!r}: empty key part (use STAGE.KEY=VALUE or STAGE.KEY.SUBKEY=VALUE)")
+        target = recipe
+        for depth, part in enumerate(parts[:-1]):
+            node = target.setdefault(part, {})
+            if node is None:
+                node = target[part] = {}
+            if not isinstance(node, dict):
+                where = ".".join(parts[: depth + 1])
+                raise PipelineError(f"override {ov!r}: {where!r} is a {type(node).__name__} in {path}, not a mapping")
+            target = node
+        target[parts[-1]] = value
     return recipe
 
 
@@ -399,7 +403,7 @@ def run_pipeline(
     if report:
         path = _report.build_report(run.path, stages=stages)
         _say(f"\nreport: {path}", quiet)
-        _say(_report.format_table(run.read_metrics()), quiet)
+        _say(_report.format_table(run.read_metrics(), skipped=run.skipped_counts()), quiet)
     return run
 
 

@@ -1,8 +1,11 @@
 """The run's summary page, ``runs/<name>/report.html``, and the text table printed at the end of a run.
 
-The page reads only the run folder: ``metrics.json`` (the R1-Omni-shaped WAR/UAR table with CIs,
+The page reads only the run folder: ``metrics.json`` (the R1-Omni-shaped WAR/UAR table with CIs, one
+column group per evaluated split, each marked in or out of distribution with its dataset, label set and
+fold from the ``splits`` section, the 7-class subset figures of ``eval_subset``,
 single-modality evaluation, the attribution validation and faithfulness summary, training summary,
-timing), ``state.json`` (stage status), ``figures/*.png`` (key figures embedded as base64 so the page
+timing), ``skipped.jsonl`` (clips left out because their media do not decode, counted beside each
+split's n), ``state.json`` (stage status), ``figures/*.png`` (key figures embedded as base64 so the page
 stands alone; the rest linked) and the executed notebooks, which it renders to HTML with nbconvert
 and links.
 
@@ -97,8 +100,35 @@ def _splits(metrics: Mapping) -> list[str]:
     return [s for s in seen if any(isinstance(c, Mapping) and s in c for c in ev.values())]
 
 
-def format_table(metrics: Mapping) -> str:
-    """Plain-text WAR/UAR table (percent, 95% CI) over checkpoints x splits, for the terminal."""
+def split_title(split: str, info: Mapping | None = None) -> str:
+    """A column group's title: SynthEmo's split titles, else ``dfew/test · fold 1 · 7 labels · in-distribution``."""
+    if not info:
+        return SPLIT_TITLES.get(split, split)
+    if split in SPLIT_TITLES and info.get("dataset") == "synthemo":
+        return SPLIT_TITLES[split]
+    parts = [split]
+    if info.get("fold") not in (None, [], ""):
+        parts.append(f"fold {info['fold']}")
+    if info.get("n_labels"):
+        parts.append(f"{info['n_labels']} labels")
+    dist = {"in": "in-distribution", "out": "out-of-distribution"}.get(info.get("distribution"))
+    if dist:
+        parts.append(dist)
+    return " · ".join(parts)
+
+
+def skipped_by_split(metrics: Mapping, skipped: Mapping | None = None) -> dict[str, int]:
+    """Split -> clips evaluation left out because their media do not decode (``skipped.jsonl`` counts
+    when given, else ``metrics["skipped"]["evaluate"]``)."""
+    if skipped is not None:
+        return dict(skipped.get("evaluate") or {})
+    return dict((metrics.get("skipped") or {}).get("evaluate") or {})
+
+
+def format_table(metrics: Mapping, skipped: Mapping | None = None) -> str:
+    """Plain-text WAR/UAR table (percent, 95% CI) over checkpoints x splits, for the terminal; below it
+    what each split is (dataset, fold, label set, in/out of distribution), clips skipped, and the
+    7-class subset figures when ``metrics`` has them."""
     rows = table_rows(metrics)
     if not rows:
         return "(no evaluation results in metrics.json)"
@@ -115,8 +145,24 @@ def format_table(metrics: Mapping) -> str:
     widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
     fmt = lambda xs: "  ".join(str(x).ljust(w) for x, w in zip(xs, widths))
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
+    lost = skipped_by_split(metrics, skipped)
     lines.append("WAR/UAR in %, [95% bootstrap CI]; n per split: "
-                 + ", ".join(f"{s}={_first_n(rows, s)}" for s in splits))
+                 + ", ".join(f"{s}={_first_n(rows, s)}" + (f" (+{lost[s]} skipped)" if lost.get(s) else "")
+                             for s in splits))
+    info = metrics.get("splits") or {}
+    if any(s in info for s in splits):
+        for s in splits:
+            if s in info:
+                lines.append(f"  {s}: {info[s].get('dataset')}, {split_title(s, info[s]).split(' · ', 1)[-1]}")
+    if any(lost.get(s) for s in splits):
+        lines.append("SKIPPED (media do not decode, not in n): "
+                     + ", ".join(f"{s} {lost[s]}" for s in splits if lost.get(s)) + " (see skipped.jsonl)")
+    sub = metrics.get("eval_subset") or {}
+    if sub:
+        lines.append("7-class subset (the cards' cross-dataset rule; out-of-subset clips counted apart): "
+                     + "; ".join(f"{ck} {sp} WAR {_pct(c.get('war'))} UAR {_pct(c.get('uar'))} n {c.get('n')} "
+                                 f"(+{c.get('n_outside_subset')} outside)"
+                                 for ck, cells in sub.items() for sp, c in cells.items()))
     return "\n".join(lines)
 
 
@@ -127,17 +173,22 @@ def _first_n(rows, split):
     return "?"
 
 
-def _html_eval_table(metrics: Mapping, key: str = "eval", titles: Mapping | None = None) -> str:
+def _html_eval_table(metrics: Mapping, key: str = "eval", titles: Mapping | None = None,
+                     skipped: Mapping | None = None) -> str:
     """WAR/UAR table of ``metrics[key]`` ({row: {split: cell}}): one row per checkpoint (or
-    checkpoint/modalities), per split WAR and UAR with their CIs, n and the unparseable rate."""
+    checkpoint/modalities), one column group per split (titled with its dataset, fold, label set and
+    in/out of distribution when ``metrics["splits"]`` says), WAR and UAR with their CIs, n (with the
+    clips skipped because their media do not decode) and the unparseable rate."""
     sub = {key: metrics.get(key) or {}, }
     rows = table_rows({"eval": sub[key]})
     if not rows:
         return "<p class='missing'>No evaluation results yet (stage <code>evaluate</code>).</p>"
     titles = CHECKPOINT_TITLES if titles is None else titles
     splits = _splits({"eval": sub[key]})
+    info = metrics.get("splits") or {}
+    lost = skipped_by_split(metrics, skipped) if key in ("eval", "eval_subset") else {}
     head1 = "<tr><th rowspan=2>checkpoint</th>" + "".join(
-        f"<th colspan=4>{html.escape(SPLIT_TITLES.get(s, s))}</th>" for s in splits) + "</tr>"
+        f"<th colspan=4>{html.escape(split_title(s, info.get(s)))}</th>" for s in splits) + "</tr>"
     head2 = "<tr>" + "<th>WAR</th><th>UAR</th><th>n</th><th>unparseable</th>" * len(splits) + "</tr>"
     body = []
     for r in rows:
@@ -150,9 +201,44 @@ def _html_eval_table(metrics: Mapping, key: str = "eval", titles: Mapping | None
                 continue
             tds.append(f"<td><b>{_pct(c.get('war'))}</b> <small>{_ci(c.get('war_ci'))}</small></td>")
             tds.append(f"<td><b>{_pct(c.get('uar'))}</b> <small>{_ci(c.get('uar_ci'))}</small></td>")
-            tds.append(f"<td>{c.get('n', '-')}</td><td>{_pctu(c.get('unparseable'))}</td>")
+            n = str(c.get("n", "-"))
+            if c.get("n_outside_subset"):
+                n += f" <small>(+{c['n_outside_subset']} outside)</small>"
+            if lost.get(s):
+                n += f" <small class='failed'>(+{lost[s]} skipped)</small>"
+            tds.append(f"<td>{n}</td><td>{_pctu(c.get('unparseable'))}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     return "<table class='eval'>" + head1 + head2 + "".join(body) + "</table>"
+
+
+def _html_skipped(run: RunFolder) -> str:
+    """The clips each stage left out because their media do not decode (``skipped.jsonl``)."""
+    rows = run.read_skipped()
+    if not rows:
+        return ""
+    counts = run.skipped_counts()
+    summary = "; ".join(f"{st}: " + ", ".join(f"{sp} {n}" for sp, n in d.items()) for st, d in counts.items())
+    items = "".join(f"<tr><td class='name'>{html.escape(str(r.get('stage')))}</td><td class='name'>"
+                    f"{html.escape(str(r.get('split')))}</td><td class='name'><code>{html.escape(str(r.get('id')))}"
+                    f"</code></td><td class='name'><small>{html.escape(str(r.get('reason'))[:300])}</small></td></tr>"
+                    for r in rows[:200])
+    more = f"<p class='note'>... and {len(rows) - 200} more in skipped.jsonl</p>" if len(rows) > 200 else ""
+    n_clips = len({r.get("id") for r in rows})
+    return (f"<h3 class='failed'>Skipped clips: {n_clips} (media do not decode; {len(rows)} stage entries)</h3>"
+            f"<p>Not counted in n: {html.escape(summary)}. Listed in <code>skipped.jsonl</code>.</p>"
+            "<table><tr><th>stage</th><th>split</th><th>clip</th><th>reason</th></tr>" + items + "</table>" + more)
+
+
+def _html_sources(metrics: Mapping) -> str:
+    """The indexed sources of a real-data run (dataset, root, fold, clips) from ``metrics["data"]["sources"]``."""
+    sources = (metrics.get("data") or {}).get("sources") or []
+    if not sources:
+        return ""
+    rows = "".join(f"<tr><td class='name'>{html.escape(str(s.get('dataset')))}</td><td class='name'><code>"
+                   f"{html.escape(str(s.get('root')))}</code></td><td>{html.escape(_fmt(s.get('fold')))}</td>"
+                   f"<td>{s.get('indexed', '-')}</td><td>{s.get('missing', '-')}</td></tr>" for s in sources)
+    return ("<h3>Data sources</h3><table><tr><th>dataset</th><th>root</th><th>fold</th><th>clips</th>"
+            "<th>missing media</th></tr>" + rows + "</table>")
 
 
 def _modality_title(row: str) -> str:
@@ -312,9 +398,20 @@ def build_report(
                     if total is not None else "")
                  + "</table>")
 
-    parts.append("<h2>Emotion recognition (R1-Omni table)</h2>" + _html_eval_table(metrics)
+    skipped = run.skipped_counts()
+    parts.append("<h2>Emotion recognition (R1-Omni table)</h2>" + _html_eval_table(metrics, skipped=skipped)
                  + "<p class='note'>WAR = accuracy, UAR = mean per-class recall, in %, with seeded bootstrap 95% CIs; "
-                 "unparseable answers count as wrong.</p>")
+                 "unparseable answers count as wrong."
+                 + (" Each split is scored against its own dataset's label set; in/out of distribution: whether "
+                    "the run trained on that dataset." if metrics.get("splits") else "") + "</p>")
+    if metrics.get("eval_subset"):
+        parts.append("<h3>7-class subset (the data cards' cross-dataset rule)</h3>"
+                     + _html_eval_table(metrics, key="eval_subset", skipped=skipped)
+                     + "<p class='note'>Clips whose gold label is one of the DFEW seven, scored against those "
+                     "seven; clips outside the subset (e.g. MAFW <i>contempt</i>, RAVDESS <i>calm</i>) are counted "
+                     "apart (+N outside), and stay in the full-label figures above.</p>")
+    parts.append(_html_skipped(run))
+    parts.append(_html_sources(metrics))
     if metrics.get("eval_modalities"):
         titles = {k: _modality_title(k) for k in metrics["eval_modalities"]}
         parts.append("<h3>Single-modality evaluation</h3>"
@@ -419,5 +516,6 @@ def cli_report(args: argparse.Namespace) -> int:
         return 1
     out = build_report(path)
     print(f"report: {out}")
-    print(format_table(RunFolder(path, create=False).read_metrics()))
+    run = RunFolder(path, create=False)
+    print(format_table(run.read_metrics(), skipped=run.skipped_counts()))
     return 0

@@ -45,7 +45,15 @@ from pathlib import Path
 
 import yaml
 
-from omnibench.io import atomic_write_text, deep_merge, json_safe, read_json, read_jsonl, write_json, write_jsonl
+from omnibench.io import (
+    atomic_write_text,
+    deep_merge,
+    json_safe,
+    read_json,
+    read_jsonl,
+    write_json,
+    write_jsonl,
+)
 
 __all__ = [
     "CHECKPOINTS",
@@ -268,9 +276,10 @@ class RunFolder:
         return out
 
     def predictions_path(self, checkpoint: str, split: str, modalities: str = "video,audio") -> Path:
-        """``predictions/<checkpoint>__<split>__<video+audio>.jsonl`` (the name ``omnibench eval`` uses)."""
+        """``predictions/<checkpoint>__<split>__<video+audio>.jsonl`` (the name ``omnibench eval`` uses); a
+        qualified split's ``/`` becomes ``.`` (``grpo__dfew.test__video+audio.jsonl``: one flat folder)."""
         tag = modalities.replace(",", "+")
-        return self.predictions / f"{checkpoint}__{split}__{tag}.jsonl"
+        return self.predictions / f"{checkpoint}__{split.replace('/', '.')}__{tag}.jsonl"
 
     def require(self, *relpaths: str, hint: str = "") -> None:
         """Raise FileNotFoundError naming every missing path (and which stage makes it) if any is absent."""

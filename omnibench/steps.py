@@ -36,7 +36,8 @@ __all__ = [
 
 def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Mapping | None = None,
                     labels: Sequence[str] | None = None, perception: Mapping | None = None,
-                    decode: Mapping | None = None, split: str = "train", progress: bool = False) -> Path:
+                    decode: Mapping | None = None, split: str | Sequence[str] = "train", progress: bool = False,
+                    manifest: str | os.PathLike | None = None) -> Path:
     """The base checkpoint of the run, saved to ``checkpoints/base/model``.
 
     ``model="tiny"``: the embedded tiny thinker, built from scratch, then pre-trained on the run's
@@ -44,7 +45,9 @@ def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Ma
     :class:`~omnibench.model.perception.PerceptionConfig` fields, ``{"steps": 0, "describe_steps": 0}``
     skips it) so that the base model, like a real omni model, starts with working perception and no
     emotion answer. The history goes to ``checkpoints/base/perception.jsonl``. Any other ``model`` is a
-    local model folder, registered without copying (its encoders are already trained)."""
+    local model folder, registered without copying (its encoders are already trained). ``manifest``:
+    the clips to pre-train on (default the run's; :func:`usable_manifest` gives one without the clips
+    whose media do not decode); ``split`` may list several splits."""
     log_path = run.train_dir("base") / "perception.jsonl"
     log_path.unlink(missing_ok=True)  # a re-run's old history
     if model == "tiny":
@@ -55,7 +58,7 @@ def save_base_model(run: RunFolder, model: str = "tiny", seed: int = 0, tiny: Ma
         cfg = PerceptionConfig(**{"seed": seed, **dict(perception or {})})
         out = run.checkpoint("base")
         if cfg.steps or cfg.describe_steps:
-            return build_tiny_base(run.manifest, out, split=split, seed=seed, config=cfg, decode=decode, tiny=tiny,
+            return build_tiny_base(manifest or run.manifest, out, split=split, seed=seed, config=cfg, decode=decode, tiny=tiny,
                                    labels=labels, cache_dir=run.decode_cache_dir, progress=progress,
                                    log_path=log_path)
         m, processor = build_tiny(labels=tuple(labels or DFEW7), seed=seed, **dict(tiny or {}))
@@ -104,7 +107,13 @@ def training_summary(metrics_jsonl: str | os.PathLike, keys: Sequence[str] = ("l
 
 
 def _as_list(splits) -> list[str]:
-    return [splits] if isinstance(splits, str) else list(splits or [])
+    """A split name or a (nested) list of them, as a flat list without repeats."""
+    if isinstance(splits, str):
+        return [splits]
+    out: list[str] = []
+    for s in splits or []:
+        out += [x for x in _as_list(s) if x not in out]
+    return out
 
 
 def run_vocabulary(run: RunFolder, splits: Sequence[str] | str = ()) -> tuple[str, ...] | None:
@@ -137,9 +146,16 @@ def usable_manifest(run: RunFolder, stage: str, splits: Sequence[str] | str, mod
     cfg = decode_config_for(model, decode, warn=False) if model not in (None, "tiny") else DecodeConfig.coerce(decode)
     store = MediaStore([], cfg, run.decode_cache, on_error=on_error)
     for split in _as_list(splits):
-        clips = read_manifest(run.manifest, split=split)[: max_clips or None]
+        clips = read_manifest(run.manifest, split=split)
         before = set(store.skipped)
-        store.usable(clips, progress=progress)
+        if max_clips:  # the first max_clips usable clips (what the stage's max_clips then takes)
+            n_ok = 0
+            for c in clips:
+                if n_ok >= max_clips:
+                    break
+                n_ok += len(store.usable([c]))
+        else:
+            store.usable(clips, progress=progress)
         mine = {k: v for k, v in store.skipped.items() if k not in before}
         run.record_skipped(stage, split, mine)
         if mine:

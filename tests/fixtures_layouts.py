@@ -365,3 +365,44 @@ def make_r1omni(root: Path, *, open_vocab: bool = False) -> tuple[Path, dict]:
     path = root / "train.json"
     path.write_text(json.dumps(items, indent=2))
     return path, {"labels": ["anxiety", "sad"], "open_vocab": dict(OPEN_VOCAB) if open_vocab else {}}
+
+
+# ------------------------------------------------------------------------------------------ R1-Omni protocol
+
+#: Explained (cold-start) records of :func:`make_r1omni_protocol`: (file under EMER/, answer word).
+EMER_RECORDS = [("sample_00000967", "anxious"), ("sample_00001002", "happy"), ("sample_00001003", "Sad"),
+                ("sample_00001004", "neutral")]
+
+
+def make_r1omni_protocol(root: Path, *, corrupt: str = "dfew") -> dict:
+    """Everything ``configs/r1omni.yaml`` reads, in the real layouts, under ``root``: ``DFEW/`` (fold 1),
+    ``MAFW/`` (fold 1), ``RAVDESS/`` (speech, actors 1 and 12) and ``EMER/train.json`` (R1-Omni's
+    training JSON: :data:`EMER_RECORDS` with ``<think>`` reasoning, plus one label-only record).
+
+    One clip is corrupt (its file holds bytes no decoder reads, under its real name): DFEW clip 2, in
+    ``dfew/test`` (``corrupt="dfew"``). Returns the roots (``roots``: dataset -> path, the keys of
+    ``data.roots``), the corrupt clip's id and path, and each fixture's own description."""
+    dfew = make_dfew(root / "DFEW")
+    mafw = make_mafw(root / "MAFW")
+    ravdess = make_ravdess(root / "RAVDESS")
+    emer = root / "EMER"
+    items = []
+    for stem, word in EMER_RECORDS:
+        media(emer / "videos" / f"{stem}.mp4", "mp4")
+        think = f"<think>The face and the voice of the speaker read as {word.lower()}.</think>\n<answer>{word}</answer>"
+        items.append({"video": f"videos/{stem}.mp4",
+                      "conversations": [{"from": "human", "value": R1_PROMPT}, {"from": "gpt", "value": think}]})
+    media(emer / "videos" / "sample_00002001.mp4", "mp4")
+    items.append({"video": "videos/sample_00002001.mp4",
+                  "conversations": [{"from": "human", "value": R1_PROMPT}, {"from": "gpt", "value": "angry"}]})
+    (emer / "train.json").write_text(json.dumps(items, indent=2))
+    corrupt_path = None
+    if corrupt == "dfew":
+        corrupt_path = next((root / "DFEW" / "Clip" / "original").rglob("00002.mp4"))
+        corrupt_path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)  # an mp4 header, then noise
+    return {
+        "roots": {"dfew": root / "DFEW", "mafw": root / "MAFW", "ravdess": root / "RAVDESS",
+                  "r1omni": emer / "train.json"},
+        "corrupt": {"path": corrupt_path, "split": "dfew/test"} if corrupt_path else None,
+        "dfew": dfew, "mafw": mafw, "ravdess": ravdess, "emer": EMER_RECORDS,
+    }

@@ -48,11 +48,14 @@ def test_notebook_is_stripped_with_one_literal_parameters_cell(path):
     assert list(notebook_parameters(path)) == names
 
 
-def test_smoke_recipe_only_names_declared_parameters():
-    recipe = yaml.safe_load(SMOKE.read_text())
+@pytest.mark.parametrize("config", ["smoke", "demo", "r1omni"])
+def test_recipe_only_names_declared_parameters(config):
+    recipe = yaml.safe_load((SMOKE.parent / f"{config}.yaml").read_text())
     declared = {st.name: set(notebook_parameters(notebooks_dir() / st.notebook)) for st in STAGES}
     for st in STAGES:
-        assert set(recipe.get(st.name) or {}) <= declared[st.name]
+        assert set(recipe.get(st.name) or {}) <= declared[st.name], (config, st.name)
+    shared = set(recipe) - {st.name for st in STAGES}
+    assert shared <= set().union(*declared.values()), (config, shared)
 
 
 @pytest.fixture(scope="module")

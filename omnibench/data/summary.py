@@ -41,7 +41,7 @@ def resolve_sources(sources: Sequence[Mapping], roots: Mapping[str, str] | None 
     its sources once and ``-o data.roots.dfew=/data/DFEW`` points them at the data). A source whose root
     is still unknown is an error naming the key to set."""
     roots = dict(roots or {})
-    out = []
+    out, missing = [], []
     for i, src in enumerate(sources):
         if not isinstance(src, Mapping) or "dataset" not in src:
             raise ValueError(f"source {i + 1}: {src!r} is not a mapping with a 'dataset' key "
@@ -53,11 +53,14 @@ def resolve_sources(sources: Sequence[Mapping], roots: Mapping[str, str] | None 
         elif str(root) in roots:
             root = roots[str(root)]
         if root is None or root == "":
-            key = spec.get("root") or spec["dataset"]
-            raise ValueError(f"source {i + 1} ({spec['dataset']}): no root; set it with -o data.roots.{key}=PATH "
-                             f"(roots given: {sorted(k for k, v in roots.items() if v)})")
+            missing.append(str(spec.get("root") or spec["dataset"]))
+            continue
         spec["root"] = str(Path(str(root)).expanduser())
         out.append(spec)
+    if missing:
+        raise ValueError(f"no root folder for the source(s) {', '.join(missing)}; set them with "
+                         + " ".join(f"-o data.roots.{k}=PATH" for k in missing)
+                         + f" (roots given: {sorted(k for k, v in roots.items() if v)})")
     return out
 
 
