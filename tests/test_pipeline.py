@@ -308,3 +308,28 @@ def test_one_per_class_orders_by_the_clips_label_set(tmp_path):
     table = count_table(clips + [clip(100, mafw[1], "mafw", split="test_id")])
     assert list(table.index.get_level_values("split").unique()) == ["train", "test_id"]
     assert int(table["total"].sum()) == len(clips) + 1
+
+
+def test_report_groups_columns_per_dataset_and_keeps_synthemo_reading(tmp_path):
+    cell = {"war": 0.5, "uar": 0.4, "war_ci": [0.4, 0.6], "uar_ci": [0.3, 0.5], "n": 9, "unparseable": 0.0}
+    synth = RunFolder(tmp_path / "synth")
+    synth.update_metrics("eval", {"grpo": {"test_id": cell, "test_ood": cell}})
+    synth.update_metrics("splits", {"test_id": {"dataset": "synthemo", "n_labels": 7, "distribution": "in"},
+                                    "test_ood": {"dataset": "synthemo", "n_labels": 7, "distribution": "out"}})
+    html = build_report(synth.path, render_notebooks=False).read_text()
+    assert "in-distribution (test_id)" in html and "out-of-distribution (test_ood)" in html
+    assert format_table(synth.read_metrics()).splitlines()[0].split()[:3] == ["checkpoint", "test_id", "WAR"]
+
+    real = RunFolder(tmp_path / "real")
+    real.update_metrics("eval", {"grpo": {"dfew/test": cell, "ravdess/test": {**cell, "n": 10}}})
+    real.update_metrics("splits", {"dfew/test": {"dataset": "dfew", "n_labels": 7, "fold": 2, "distribution": "in"},
+                                   "ravdess/test": {"dataset": "ravdess", "n_labels": 8, "distribution": "out"}})
+    real.update_metrics("eval_subset", {"grpo": {"ravdess/test": {**cell, "n": 8, "n_outside_subset": 2}}})
+    real.record_skipped("evaluate", "dfew/test", {"dfew-00007": "MediaError: cannot decode video 00007.mp4"})
+    html = build_report(real.path, render_notebooks=False).read_text()
+    assert "dfew/test · fold 2 · 7 labels · in-distribution" in html
+    assert "ravdess/test · 8 labels · out-of-distribution" in html
+    assert "(+1 skipped)" in html and "dfew-00007" in html and "(+2 outside)" in html
+    text = format_table(real.read_metrics(), skipped=real.skipped_counts())
+    assert "dfew/test=9 (+1 skipped)" in text and "SKIPPED (media do not decode, not in n): dfew/test 1" in text
+    assert "grpo ravdess/test WAR 50.0 UAR 40.0 n 8 (+2 outside)" in text
