@@ -398,5 +398,154 @@ def main(argv=None) -> int:
     return 0
 
 
+
+# ------------------------------------------------------------------------------------ scale (issue 13)
+
+
+def _scale_run(name: str, model, processor, dev: str, cold, cold_media, train, train_media) -> dict:
+    """One SFT step (or four on the tiny model) then GRPO steps, bf16 mixed precision on float32 master
+    weights, through the recipes' build_trainer (FiniteGradients included): s/step, peak memory,
+    finite losses and weights."""
+    import gc
+    import math
+    import statistics
+
+    import torch
+
+    from omnibench import grpo as grpo_mod
+    from omnibench import sft as sft_mod
+    from omnibench.grpo import GRPORecipe
+    from omnibench.recipes import MediaStore, load_recipe
+    from omnibench.rewards import REWARDS, register
+    from omnibench.sft import SFTRecipe
+
+    if "gpu_check_length" not in REWARDS:
+        register("gpu_check_length")(_length_reward)
+    big = name == "3b" and not DRY
+    cuda = dev == "cuda"
+    base = {"bf16": True, "dtype": "auto", "progress": False, "threads": None, "modality_dropout": 0.3,
+              "device": dev, "trainer": {"gradient_checkpointing": big, "logging_steps": 1}}
+    res: dict = {"weights_dtype": str(next(model.parameters()).dtype)}
+
+    def peak():
+        return common_rnd(torch.cuda.max_memory_allocated() / 2**30) if cuda else None
+
+    with tempfile.TemporaryDirectory() as d:
+        sft = load_recipe(SFTRecipe, {**base, "out": f"{d}/sft", "max_steps": 1 if (big or DRY) else 4,
+                                      "batch_size": 2 if big else 8, "learning_rate": 2e-5 if big else 1e-3})
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t = time.perf_counter()
+        trainer = sft_mod.build_trainer(sft, model, processor, MediaStore.from_media(cold_media), cold)
+        trainer.train()
+        _sync()
+        logs = [r for r in trainer.state.log_history if "loss" in r]
+        res["sft"] = {"steps": len(logs), "s_per_step": common_rnd((time.perf_counter() - t) / max(len(logs), 1)),
+                      "loss": [r["loss"] for r in logs], "grad_norm": [r.get("grad_norm") for r in logs],
+                      "autocast": str(trainer.accelerator.mixed_precision), "peak_memory_gib": peak()}
+        model = trainer.model
+        del trainer
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        G = 8 if big else 4
+        grpo = load_recipe(GRPORecipe, {
+            **base, "out": f"{d}/grpo", "max_steps": 1 if DRY else (2 if big else 3), "num_generations": G,
+            "per_device_train_batch_size": G, "max_completion_length": 8 if DRY else (64 if big else 48),
+            "rewards": {"accuracy": 1.0, "format": 1.0, "gpu_check_length": 0.1}, "beta": 0.04,
+            "temperature": 1.0, "learning_rate": 1e-6 if big else 2e-4})
+        t = time.perf_counter()
+        trainer = grpo_mod.build_trainer(grpo, model, processor, MediaStore.from_media(train_media), train)
+        trainer.train()
+        _sync()
+        logs = [r for r in trainer.state.log_history if "loss" in r]
+        walls = [r["step_time"] for r in logs if isinstance(r.get("step_time"), (int, float))]
+        res["grpo"] = {"steps": len(logs), "G": G, "s_per_step": common_rnd(statistics.median(walls)) if walls else
+                       common_rnd((time.perf_counter() - t) / max(len(logs), 1)),
+                       "loss": [r["loss"] for r in logs], "kl": [r.get("kl") for r in logs],
+                       "completion_length": [r.get("completions/mean_length") for r in logs],
+                       "peak_memory_gib": peak()}
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        del trainer
+        gc.collect()
+    losses = res["sft"]["loss"] + res["grpo"]["loss"]
+    res["finite_losses"] = all(isinstance(x, (int, float)) and math.isfinite(x) for x in losses)
+    res["finite_weights"] = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    return res, model
+
+
+def common_rnd(x, n: int = 4):
+    return common.rnd(x, n)
+
+
+def _sync():
+    common.sync()
+
+
+def stage_scale() -> dict:
+    """Issue 13 on the GPU: the tiny model and a 3B-shaped random thinker, each one SFT step (four on
+    the tiny model, the recorded failure's recipe) and GRPO steps in bf16 mixed precision over
+    float32 master weights (s/step, peak memory, finite losses and weights); then evaluation and
+    attribution on the GPU, batched in bf16, through the CLIs' loading path (load_model with
+    model_load_kwargs: device auto, dtype auto = bf16 on CUDA)."""
+    import gc
+    import math
+
+    import torch
+
+    from omnibench.attribution.value import AttributionConfig, attribute
+    from omnibench.evaluate import EvalConfig, evaluate_split
+    from omnibench.labels import DFEW7
+    from omnibench.model import build_tiny
+    from omnibench.model.loading import describe_load, load_model, model_load_kwargs, save_model
+
+    dev = device()
+    cold, cold_media = synth_media(8 if DRY else 16, "cold_start")
+    train, train_media = synth_media(4 if DRY else 8, "train")
+    test, test_media = synth_media(4 if DRY else 16, "test_id")
+    out: dict = {"device": dev}
+    with common.quiet_stdout():
+        model, processor = build_tiny(seed=0)
+        out["tiny"], tiny = _scale_run("tiny", model.to(dev), processor, dev, cold, cold_media, train, train_media)
+        try:
+            big, _ = omni3b_model(processor, dev, DRY)
+            big = big.float()  # float32 master weights; bf16 enters by autocast
+            out["3b"], big = _scale_run("3b", big, processor, dev, cold, cold_media, train, train_media)
+            out["3b"]["params_total"] = sum(p.numel() for p in big.parameters())
+        except torch.OutOfMemoryError as e:  # recorded, not fatal: the tiny and eval parts still count
+            out["3b"] = {"error": f"OutOfMemoryError: {str(e)[:300]}"}
+        big = None
+        gc.collect()
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+        with tempfile.TemporaryDirectory() as d:
+            save_model(tiny.cpu(), processor, Path(d) / "model")
+            kwargs = model_load_kwargs({"device": dev, "dtype": "auto"})
+            model, processor = load_model(Path(d) / "model", **kwargs)
+        media = [test_media[c.id] for c in test]
+        t = time.perf_counter()
+        res = evaluate_split(model, processor, test, media, config=EvalConfig(batch_size=16, max_new_tokens=32,
+                                                                              n_boot=0))
+        _sync()
+        eval_s = time.perf_counter() - t
+        t = time.perf_counter()
+        attr = attribute(model, processor, test, media, labels=DFEW7,
+                         config=AttributionConfig(position="prompt", batch_size=16))
+        _sync()
+        attr_s = time.perf_counter() - t
+        values = [float(v) for v in attr.to_frame().select_dtypes("number").to_numpy().ravel()]
+    out["eval"] = {"model": describe_load(model), "clips": len(test), "seconds": common_rnd(eval_s, 2),
+                   "war": res.metrics["war"], "n_unparseable": res.metrics["n_unparseable"]}
+    out["attribution"] = {"clips": len(attr), "seconds": common_rnd(attr_s, 2),
+                          "finite": bool(values) and all(math.isfinite(v) for v in values)}
+    out["ok"] = bool(out["tiny"]["finite_losses"] and out["tiny"]["finite_weights"] and out["attribution"]["finite"]
+                     and (out["3b"].get("finite_losses", False) or "error" in out["3b"]))
+    return emit("scale", out)
+
+
+STAGES["scale"] = stage_scale
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,8 @@
 #               G=8; phase train_towers: encoder sharing on/off alternating; phase frozen_towers:
 #               step-level reuse of the frozen towers' outputs on/off; both: the prompt prefill's
 #               time and the reference's weights shared with the policy           -> $OUT/grpo3b.json
+#   6. scale    tiny + 3B-shaped thinker: SFT + GRPO steps, bf16 autocast over float32 master weights
+#               (s/step, peak memory, finite losses/weights); eval + attribution on the GPU in bf16 -> $OUT/scale.json
 #   everything merged into $OUT/gpu_check.json, the log in $OUT/gpu_check.log.
 #
 # Usage (device tool; see benchmarks/README.md):  bash benchmarks/gpu_check.sh     with carry [".whl"]
@@ -117,6 +119,10 @@ stage pipeline 90 "$PY" benchmarks/gpu_check.py pipeline
 # 5. 3B-sized GRPO step: throughput, peak memory, encoder sharing on/off
 stage grpo3b 300 "$PY" benchmarks/gpu_check.py grpo3b
 
+# 6. scale (issue 13): tiny + 3B-shaped thinker, SFT + GRPO steps in bf16 mixed precision over float32
+#    master weights (s/step, peak memory, finite losses), evaluation and attribution on the GPU in bf16
+stage scale 180 "$PY" benchmarks/gpu_check.py scale
+
 # summary: one JSON object with every stage's status and figures
 STATUS_JSON=$(for k in "${ORDER[@]}"; do printf '"%s": {"status": "%s", "seconds": %s}, ' "$k" "${STATUS[$k]}" "${ELAPSED[$k]}"; done)
 "$PY" - "$OUT" "{${STATUS_JSON%, }}" "$(( $(date +%s) - START ))" <<'EOF'
@@ -124,7 +130,7 @@ import json, sys
 from pathlib import Path
 out, stages, total = Path(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 merged = {"stages": stages, "seconds_total": total}
-for name in ("env", "model_bench", "pipeline", "grpo3b"):
+for name in ("env", "model_bench", "pipeline", "grpo3b", "scale"):
     f = out / f"{name}.json"
     if f.is_file() and f.read_text().strip():
         try:
@@ -163,6 +169,17 @@ if p.get("grpo"):
 m = merged.get("model_bench", {})
 if m:
     print(f"  model bench: scoring_max_abs_diff {m.get('scoring_max_abs_diff')}, device {m.get('device')}")
+sc = merged.get("scale", {})
+for key in ("tiny", "3b"):
+    r = sc.get(key) or {}
+    if r.get("sft"):
+        print(f"  scale {key}: sft {r['sft']['s_per_step']} s/step (peak {r['sft']['peak_memory_gib']} GiB), grpo "
+              f"{r['grpo']['s_per_step']} s/step G={r['grpo']['G']} (peak {r['grpo']['peak_memory_gib']} GiB), "
+              f"finite losses {r['finite_losses']}, finite weights {r['finite_weights']}")
+    elif r:
+        print(f"  scale {key}: {r}")
+if sc.get("eval"):
+    print(f"  scale eval: {sc['eval']}; attribution: {sc['attribution']}")
 print(f"figures: {out / 'gpu_check.json'}  ({total} s)")
 EOF
 RC=0
