@@ -187,6 +187,8 @@ def _html_eval_table(metrics: Mapping, key: str = "eval", titles: Mapping | None
     splits = _splits({"eval": sub[key]})
     info = metrics.get("splits") or {}
     lost = skipped_by_split(metrics, skipped) if key in ("eval", "eval_subset") else {}
+    if key == "eval_subset":  # the columns are scored on the 7-class subset, not the split's own label set
+        info = {s: {**info[s], "n_labels": None} for s in info}
     head1 = "<tr><th rowspan=2>checkpoint</th>" + "".join(
         f"<th colspan=4>{html.escape(split_title(s, info.get(s)))}</th>" for s in splits) + "</tr>"
     head2 = "<tr>" + "<th>WAR</th><th>UAR</th><th>n</th><th>unparseable</th>" * len(splits) + "</tr>"
