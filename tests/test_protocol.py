@@ -222,3 +222,20 @@ def test_grpo_rows_carry_their_clips_label_set():
     rows = _dataset(clips, "prompt").to_list()
     assert rows[0]["label_set"] == list(label_set("mafw")) and rows[1]["label_set"] == list(label_set("dfew"))
     assert rows[2]["label_set"] is None  # no card: open vocabulary
+
+
+def test_readme_command_shape_sets_every_root_and_the_model():
+    import argparse
+
+    from omnibench.pipeline import add_run_args
+
+    cmd = ("--config configs/r1omni.yaml --name NAME -o data.roots.dfew=/d/DFEW -o data.roots.mafw=/d/MAFW "
+           "-o data.roots.ravdess=/d/RAVDESS -o data.roots.r1omni=/d/emer.json -o model=/models/Qwen2.5-Omni-7B")
+    args = add_run_args(argparse.ArgumentParser()).parse_args(cmd.split())
+    recipe = load_recipe(REPO / args.config, args.overrides)
+    assert recipe["data"]["roots"] == {"dfew": "/d/DFEW", "mafw": "/d/MAFW", "ravdess": "/d/RAVDESS",
+                                       "r1omni": "/d/emer.json"}
+    assert recipe["model"] == "/models/Qwen2.5-Omni-7B"
+    specs = resolve_sources(recipe["data"]["sources"], recipe["data"]["roots"])
+    assert {s["dataset"]: s["root"] for s in specs} == {"r1omni": "/d/emer.json", "dfew": "/d/DFEW",
+                                                         "mafw": "/d/MAFW", "ravdess": "/d/RAVDESS"}
