@@ -192,6 +192,17 @@ def test_sampling_from_non_finite_logits_names_the_step_and_the_cause(tiny, tmp_
 # ------------------------------------------------------------------------------------ CLIs in bf16
 
 
+@pytest.mark.parametrize("command", ["base", "sft", "grpo", "eval", "attribute"])
+def test_every_model_command_has_device_dtype_and_attention_flags(command, capsys):
+    from omnibench.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--device", "--dtype", "--attn-implementation", "bfloat16", "flash_attention_2"):
+        assert flag in text, f"omnibench {command} --help lacks {flag}"
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     from omnibench.data.synth import generate
