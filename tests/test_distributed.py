@@ -43,7 +43,7 @@ def run(tmp_path_factory):
            "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), str(SCRIPT), str(manifest), str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420, check=False)
     assert proc.returncode == 0, f"torchrun failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     return {"out": out, "ranks": ranks, "manifest": manifest}

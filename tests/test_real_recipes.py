@@ -136,7 +136,7 @@ def test_model_card_describes_the_model_and_its_plain_transformers_snippet_loads
     for needle in ("**Base model**", "omnibench tiny", "learning_rate = 0.0005", "synthemo / cold_start: 4 clips",
                    "8 frames", ", ".join(DFEW7), "final_loss = ", "optimizer_steps = 1"):
         assert needle in card, f"model card lacks {needle!r}:\n{card}"
-    code = re.search(r"```python\n(.*?)```", card, re.S).group(1).replace("PATH/TO/THIS/FOLDER", str(folder))
+    code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1).replace("PATH/TO/THIS/FOLDER", str(folder))
     code = code.replace("dtype=torch.bfloat16", "dtype=torch.float32")  # the CPU here
     scope: dict = {}
     exec(code, scope)  # noqa: S102 - the card's documented snippet, as a user would run it
