@@ -64,6 +64,7 @@ __all__ = [
     "locate_checkpoint",
     "merge_metrics",
     "open_run",
+    "predictions_name",
 ]
 
 #: The checkpoints of the R1-Omni-shaped table, in table order (``checkpoints/<name>/model``).
@@ -155,6 +156,13 @@ def locate_checkpoint(model_path: str | os.PathLike) -> tuple[Path, str]:
 # --------------------------------------------------------------------------------------------------
 # The run folder
 # --------------------------------------------------------------------------------------------------
+
+
+def predictions_name(checkpoint: str, split: str, modalities: str = "video,audio") -> str:
+    """The predictions file name of (checkpoint, split, modalities), the one ``omnibench eval`` and the
+    notebooks write: ``<checkpoint>__<split>__<video+audio>.jsonl``; a qualified split's ``/`` becomes
+    ``.`` (``grpo__dfew.test__video+audio.jsonl``: one flat folder)."""
+    return f"{checkpoint}__{split.replace('/', '.')}__{modalities.replace(',', '+')}.jsonl"
 
 
 class RunFolder:
@@ -276,10 +284,8 @@ class RunFolder:
         return out
 
     def predictions_path(self, checkpoint: str, split: str, modalities: str = "video,audio") -> Path:
-        """``predictions/<checkpoint>__<split>__<video+audio>.jsonl`` (the name ``omnibench eval`` uses); a
-        qualified split's ``/`` becomes ``.`` (``grpo__dfew.test__video+audio.jsonl``: one flat folder)."""
-        tag = modalities.replace(",", "+")
-        return self.predictions / f"{checkpoint}__{split.replace('/', '.')}__{tag}.jsonl"
+        """``predictions/<checkpoint>__<split>__<video+audio>.jsonl`` (:func:`predictions_name`)."""
+        return self.predictions / predictions_name(checkpoint, split, modalities)
 
     def require(self, *relpaths: str, hint: str = "") -> None:
         """Raise FileNotFoundError naming every missing path (and which stage makes it) if any is absent."""

@@ -21,7 +21,7 @@ from omnibench.evaluate.metrics import eval_table, format_table, update_metrics_
 from omnibench.evaluate.result import read_external_predictions
 from omnibench.evaluate.runner import EvalConfig, eval_labels, evaluate_split, model_labels
 from omnibench.model.loading import add_model_args, describe_load, model_load_kwargs
-from omnibench.run import locate_checkpoint
+from omnibench.run import locate_checkpoint, predictions_name
 
 
 def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -80,7 +80,7 @@ def cli_eval(args: argparse.Namespace) -> int:
     else:
         res, out = _run_model(args, clips)
     tag = res.modalities.replace(",", "+")
-    pred_path = res.write_predictions(out / "predictions" / f"{res.checkpoint}__{args.split}__{tag}.jsonl")
+    pred_path = res.write_predictions(out / "predictions" / predictions_name(res.checkpoint, args.split, res.modalities))
     update_metrics_json(out / "metrics.json", eval_table([res]))
     m = res.metrics
     row = res.checkpoint + ("" if tag == "video+audio" else f"[{tag}]")
