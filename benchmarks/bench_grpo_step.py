@@ -2,30 +2,46 @@
 
     .venv/bin/python benchmarks/bench_grpo_step.py [--steps 4] [--warmup 1] [--rounds 2] [--out FILE]
 
-One run, three trainers built from the demo recipe (configs/demo_train.yaml, section ``grpo``: 4 clips
+One run, several trainers built from the demo recipe (configs/demo_train.yaml, section ``grpo``: 16 clips
 x G=4 completions per step, 48 new tokens, beta 0.04, modality dropout 0.3) on the tiny thinker
 (random initialisation, so completions mostly run to the 48-token limit):
 
-* ``omni``        OmniGRPOTrainer as shipped (each distinct clip's encoders run once per pass);
-* ``omni_noopt``  the same with that optimisation switched off (encoders run once per completion);
-* ``trl_text``    plain ``trl.GRPOTrainer`` on the same thinker with text-only prompts of the same
-                  token length as the full omni prompt (the media placeholders replaced by words).
+* ``omni``                OmniGRPOTrainer as shipped: rows named by clip (encoders once per distinct
+                          clip and pass, video patches collated once per clip, no tensor comparison),
+                          prompt prefilled once per clip, frozen-tower reuse (idle here: towers train);
+* ``omni_warm``           ``omni`` with the clips decoded before the run (memory hits, as in every
+                          epoch after the first);
+* ``omni_noprefill``      ``omni`` without the shared prefill (``share_prefill = False``);
+* ``omni_content``        sharing by content comparison, as before issue 15 (``identify_clips = False``:
+                          no clip identity, no compact patches, no shared prefill, no reuse);
+* ``omni_noopt``          no encoder sharing at all (encoders run once per completion);
+* ``trl_text``            plain ``trl.GRPOTrainer`` on the same thinker with text-only prompts of the same
+                          token length as the full omni prompt (the media placeholders replaced by words);
+* ``omni_frozen``         ``omni`` with both towers frozen (``freeze_vision`` / ``freeze_audio``, as with
+                          LoRA): their outputs computed once per step, reused by every pass;
+* ``omni_frozen_nocache`` the same with that reuse off (``reuse_frozen_encoders = False``).
 
 The variants run in turn, ``--rounds`` times (A B C, C B A, A B C ...): step times are medians over
 all timed steps, and every ratio is computed within each round (its variants ran back to back) and
 then summarised by the median over rounds, so a load change on a shared machine between rounds does
-not masquerade as a speed-up. Each step is broken down by wrapping the
-trainer's methods (nothing in omnibench is edited for this): ``decode`` (media decoding, cold: every
-step brings 4 clips not seen before, as the demo's first epoch does), ``processor`` (prompt + video
-processor + Whisper features; the tokenizer for ``trl_text``), ``prompt_collate``, ``generation``
-(``model.generate`` including prefill), ``ref_logprobs`` (the no-grad reference pass), ``rewards``,
-``loss_forward`` (the loss pass with its log-probs), ``backward``, ``optimizer`` and ``other``
-(Trainer/TRL bookkeeping: the rest of the step). ``encoders`` is the vision + audio encoder forward
-time inside generation and the log-prob passes (a part of them, not added to the total).
+not masquerade as a speed-up. Each ratio is given on wall time and (``*_cpu``) on the process's CPU
+time, which the other processes' load moves far less (one torch thread). Each step is broken down by
+wrapping the trainer's methods (nothing in omnibench is edited for this): ``decode`` (media decoding,
+cold: every step brings 16 clips not seen before, as the demo's first epoch does), ``processor``
+(prompt + video processor + Whisper features; the tokenizer for ``trl_text``), ``prompt_collate``,
+``generation`` (``model.generate`` including prefill), ``ref_logprobs`` (the no-grad reference pass),
+``rewards``, ``loss_forward`` (the loss pass with its log-probs), ``backward``, ``optimizer`` and
+``other`` (Trainer/TRL bookkeeping: the rest of the step). ``encoders`` is the vision + audio encoder
+forward time inside generation and the log-prob passes (a part of them, not added to the total).
+``passes_s`` splits each pass into ``encoders``, ``rope_index`` (the 3-D M-RoPE position ids),
+``scatter`` (placeholder masks and ``masked_scatter`` of the media embeddings), ``language_model``
+(the decoder stack) and ``rest`` (LM head and log-probs, sampling, collation); generation also gives
+``prefill_lm``, the language model's prompt forward (a part of ``language_model``).
 
 Ratios (``median``, ``min``, ``max``, ``per_round``): ``omni_over_trl`` = omni step time / trl_text
-step time; ``noopt_over_opt`` = step time without / with the encoder optimisation (same run, same
-clips, same seeds); ``encoders_noopt_over_opt`` the same for the encoders' forward time.
+step time; ``noopt_over_opt`` = step time without / with encoder sharing; ``content_over_identity``,
+``noprefill_over_prefill``, ``frozen_nocache_over_cache``: without / with each optimisation (same
+run, same clips, same seeds); ``encoders_*`` the same for the encoders' forward time.
 """
 
 from __future__ import annotations
@@ -40,7 +56,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
-VARIANTS = ("omni", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
+VARIANTS = ("omni", "omni_warm", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
 QUICK_VARIANTS = ("omni", "omni_noopt", "trl_text")
 SECTIONS = ("decode", "processor", "prompt_collate", "generation", "ref_logprobs", "rewards",
             "loss_forward", "backward", "optimizer")
@@ -51,6 +67,7 @@ PARTS = ("encoders", "rope_index", "scatter", "language_model")
 #: prefilled once per clip, towers frozen)
 OPTIONS = {
     "omni": (True, True, True, True, False),
+    "omni_warm": (True, True, True, True, False),
     "omni_noprefill": (True, True, True, False, False),
     "omni_content": (True, False, False, False, False),
     "omni_noopt": (False, False, False, False, False),
@@ -126,6 +143,9 @@ def omni_trainer(recipe, clips, variant: str, timers):
         recipe.freeze_vision = recipe.freeze_audio = True
     model, processor = build_tiny(seed=recipe.seed)
     store = media_store(clips, recipe.decode)
+    if variant == "omni_warm":  # decoded before the run: every epoch after the first (memory hits)
+        for c in clips:
+            store(c.id)
     trainer = build_trainer(recipe, model, processor, media_store=store, clips=clips)
     set_dedupe(trainer, share)
     # switches of OmniGRPOTrainer (absent in versions before them: then the variant runs as shipped)
@@ -466,6 +486,7 @@ def main(argv=None) -> dict:
     pairs = {"omni_over_trl": ("omni", "trl_text"), "omni_noopt_over_trl": ("omni_noopt", "trl_text"),
              "noopt_over_opt": ("omni_noopt", "omni"), "content_over_identity": ("omni_content", "omni"),
              "noprefill_over_prefill": ("omni_noprefill", "omni"), "content_over_trl": ("omni_content", "trl_text"),
+             "omni_warm_over_trl": ("omni_warm", "trl_text"),
              "omni_frozen_over_trl": ("omni_frozen", "trl_text"),
              "frozen_nocache_over_cache": ("omni_frozen_nocache", "omni_frozen")}
     ratios = {name: common.ratio_summary(per_round(a, b)) for name, (a, b) in pairs.items()

@@ -14,10 +14,10 @@ full attention in blocks 7/15/23/31), audio 32 layers of 1280 (20 heads, FFN 512
 to the text width), weights in bf16, the omnibench tokenizer (token ids < 700 of the 151936
 embeddings are used, so prompt lengths are omnibench's, not Qwen's). GRPO as the demo recipe but
 with G = 8 generations, gradient checkpointing, AdamW, in two phases (one trainer each): towers
-training (steps alternate encoder sharing on and off after a warm-up step) and towers frozen (steps
-alternate the step-level reuse of the frozen towers' outputs on and off), so each optimisation is
-measured side by side; each phase reports its peak memory, the reference model's weights shared with
-the policy, and the prompt prefill's time (the ceiling of what prefill sharing could save).
+training (steps cycle through: as shipped, without the shared prompt prefill, without encoder
+sharing) and towers frozen (steps alternate the step-level reuse of the frozen towers' outputs on
+and off), so each optimisation is measured side by side; each phase reports its peak memory, the
+reference model's weights shared with the policy, and the prompt prefill's language-model time.
 """
 
 from __future__ import annotations
@@ -224,25 +224,28 @@ def omni3b_model(processor, dev: str, dry: bool):
     return model, cfg
 
 
-#: the GRPO-step settings grpo3b compares, phase by phase (each phase: one trainer, steps alternating
-#: between its two settings after a warm-up step with the first)
+#: the GRPO-step settings grpo3b compares, phase by phase (each phase: one trainer, steps cycling
+#: through its settings after a warm-up step with the first)
 PHASES = {
-    # towers train (full fine-tuning): encoder sharing by clip identity vs no sharing at all
-    "train_towers": (("shared", {"share": True}), ("unshared", {"share": False})),
+    # towers train (full fine-tuning): as shipped; without the shared prompt prefill; without any
+    # encoder sharing (and so without the prefill sharing, which needs named rows)
+    "train_towers": (("shared", {}), ("no_prefill", {"prefill": False}),
+                     ("unshared", {"share": False, "prefill": False})),
     # towers frozen (as with LoRA on the language model): the step's encoder outputs reused by all
-    # passes vs recomputed in each pass (sharing on in both)
-    "frozen_towers": (("reuse", {"reuse": True}), ("no_reuse", {"reuse": False})),
+    # passes vs recomputed in each pass
+    "frozen_towers": (("reuse", {}), ("no_reuse", {"reuse": False})),
 }
 
 
-def _settings(trainer, share: bool = True, reuse: bool = True) -> None:
+def _settings(trainer, share: bool = True, reuse: bool = True, prefill: bool = True) -> None:
     from omnibench.model.encoders import share_encoders
 
     for m in (trainer.model, trainer.ref_model):
         if m is not None:
             share_encoders(trainer.accelerator.unwrap_model(m), share)
-    if hasattr(trainer, "reuse_frozen_encoders"):
-        trainer.reuse_frozen_encoders = reuse
+    for attr, on in (("reuse_frozen_encoders", reuse), ("share_prefill", prefill)):
+        if hasattr(trainer, attr):
+            setattr(trainer, attr, on)
 
 
 def _grpo3b_phase(phase: str, processor, clips, media, dev: str, steps: int, warmup: int, G: int,
@@ -257,7 +260,7 @@ def _grpo3b_phase(phase: str, processor, clips, media, dev: str, steps: int, war
     from omnibench.grpo import GRPORecipe, build_trainer
     from omnibench.recipes import MediaStore, load_recipe
 
-    (name_a, set_a), (name_b, set_b) = PHASES[phase]
+    settings = PHASES[phase]
     frozen = phase == "frozen_towers"
     t = time.perf_counter()
     model, cfg = omni3b_model(processor, dev, DRY)
@@ -268,12 +271,12 @@ def _grpo3b_phase(phase: str, processor, clips, media, dev: str, steps: int, war
     held: dict = {}
 
     class Alternate(TrainerCallback):
-        """Warm-up with the first setting, then alternate: the same run measures both."""
+        """Warm-up with the first setting, then cycle through them: the same run measures each."""
 
         def on_step_begin(self, args, state, control, **kw):
-            first = state.global_step < warmup or (state.global_step - warmup) % 2 == 0
-            _settings(held["trainer"], **(set_a if first else set_b))
-            flags.append(name_a if first else name_b)
+            k = 0 if state.global_step < warmup else (state.global_step - warmup) % len(settings)
+            _settings(held["trainer"], **settings[k][1])
+            flags.append(settings[k][0])
 
     with tempfile.TemporaryDirectory() as d:
         recipe = load_recipe(GRPORecipe, {
@@ -316,13 +319,15 @@ def _grpo3b_phase(phase: str, processor, clips, media, dev: str, steps: int, war
                 "breakdown_s": {k: common.rnd(statistics.median(s.get(k, 0.0) for s in sel)) for k in keys},
                 "step_walls": [common.rnd(s["wall"], 3) for s in sel]}
 
-    a = summary([r for r in rows if r["setting"] == name_a])
-    b = summary([r for r in rows if r["setting"] == name_b])
+    per = {name: summary([r for r in rows if r["setting"] == name]) for name, _ in settings}
+    first_name = settings[0][0]
+    a = per[first_name]
+    ratios = {f"{name}_over_{first_name}_time": common.rnd(b["s_per_step"] / a["s_per_step"], 3) if a and b else None
+              for name, b in per.items() if name != first_name}
     out = {"phase": phase, "towers_frozen": frozen, "build_s": common.rnd(build_s, 2), "train_s": common.rnd(train_s, 2),
            "peak_memory_gib": common.rnd(peak, 2) if peak is not None else None,
            "reference_params_shared_with_policy": ref_shared, "reference_params_own": ref_own,
-           "prompt_tokens": prompt_len, "completion_len": lens, name_a: a, name_b: b,
-           f"{name_b}_over_{name_a}_time": common.rnd(b["s_per_step"] / a["s_per_step"], 3) if a and b else None,
+           "prompt_tokens": prompt_len, "completion_len": lens, **per, **ratios,
            "params_total": sum(p.numel() for p in model.parameters()),
            "params": {n: sum(p.numel() for p in getattr(model.model, n).parameters())
                       for n in ("language_model", "visual", "audio_tower")},
@@ -338,11 +343,11 @@ def _grpo3b_phase(phase: str, processor, clips, media, dev: str, steps: int, war
 
 
 def stage_grpo3b() -> dict:
-    """Two phases on the 3B-shaped thinker (one trainer each, built in turn): towers training, sharing
-    on/off; towers frozen, step-level encoder reuse on/off. Each reports its peak memory, how much of
-    the reference model is the policy's own (shared) weights, and the prompt prefill's share of
-    generation (``generation.prefill_lm``: what sharing the prefill across the G rows could save at
-    most; omnibench does not share it yet)."""
+    """Two phases on the 3B-shaped thinker (one trainer each, built in turn): towers training (as
+    shipped / without the shared prefill / without encoder sharing); towers frozen (step-level
+    encoder reuse on / off). Each reports its peak memory, how much of the reference model is the
+    policy's own (shared) weights, and the prompt prefill's language-model time
+    (``generation.prefill_lm``)."""
     from omnibench.model import build_tiny
 
     dev = device()
@@ -373,6 +378,8 @@ def stage_grpo3b() -> dict:
         # the keys of the first version of this stage (towers training, sharing on / off)
         "shared_encoders": train.get("shared"), "unshared_encoders": train.get("unshared"),
         "unshared_over_shared_time": train.get("unshared_over_shared_time"),
+        "no_prefill_over_shared_time": train.get("no_prefill_over_shared_time"),
+        "no_reuse_over_reuse_time": results.get("frozen_towers", {}).get("no_reuse_over_reuse_time"),
         "phases": results,
     }
     if any("error" in r for r in results.values()):
