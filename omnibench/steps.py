@@ -169,12 +169,13 @@ def usable_manifest(run: RunFolder, stage: str, splits: Sequence[str] | str, mod
 
 def evaluate_checkpoints(run: RunFolder, checkpoints: Mapping[str, os.PathLike], clips: Mapping[str, Sequence],
                          config=None, decode: Mapping | None = None, on_error: str = "skip",
-                         stage: str = "evaluate") -> list:
+                         stage: str = "evaluate", load: Mapping | None = None) -> list:
     """Every checkpoint on every split: each split scored against its own dataset's label set
     (:func:`omnibench.labels.labels_for`; the model's labels for a dataset without a card), decoded with
     the checkpoint's settings (``decode`` overriding them) through the run's cache; clips whose media
     do not decode are left out (``on_error="skip"``), printed, listed in ``skipped.jsonl`` and counted in
-    ``metrics.json`` (``skipped -> stage -> split``). Predictions go to ``predictions/``. Returns the
+    ``metrics.json`` (``skipped -> stage -> split``). ``load``: :func:`~omnibench.model.load_model` keywords
+    (device, dtype, attention). Predictions go to ``predictions/``. Returns the
     :class:`~omnibench.evaluate.EvalResult` s, checkpoint by checkpoint."""
     from omnibench.data.media import MediaStore, decode_config_for
     from omnibench.evaluate import evaluate_split, model_labels
@@ -184,7 +185,7 @@ def evaluate_checkpoints(run: RunFolder, checkpoints: Mapping[str, os.PathLike],
     results = []
     skipped: dict[str, dict] = {}
     for name, path in checkpoints.items():
-        model, processor = load_model(path)
+        model, processor = load_model(path, **dict(load or {}))
         store = MediaStore([], decode_config_for(model, decode), run.decode_cache, on_error=on_error)
         print(f"{name}: decode {store.config.describe()}")
         for split, part in clips.items():

@@ -74,7 +74,7 @@ def test_smoke_pipeline_metrics_keys_and_ranges(run):
     # eval: every checkpoint x split, with the schema of the issue
     assert set(m["eval"]) == {"base", "cold_start", "label_sft", "grpo"}
     for ck, splits in m["eval"].items():
-        assert set(splits) == {"test_id", "test_ood"}, ck
+        assert set(splits) == {"test_id", "test_actors", "test_ood"}, ck
         for sp, c in splits.items():
             assert set(c) == {"war", "uar", "war_ci", "uar_ci", "n", "unparseable"}, (ck, sp)
             assert _in01(c["war"]) and _in01(c["uar"]) and _in01(c["unparseable"])
@@ -122,7 +122,7 @@ def test_smoke_pipeline_outputs(run):
     # checkpoints, predictions, attribution
     assert set(run.checkpoints_available()) == {"base", "cold_start", "label_sft", "grpo"}
     assert run.predictions_path("grpo", "test_ood").is_file()
-    assert len(run.attribution.read_text().splitlines()) == 14  # 7 clips x 2 splits
+    assert len(run.attribution.read_text().splitlines()) == 21  # 7 clips x 3 splits
     # params.yaml: the recipe's values reached the notebooks
     params = yaml.safe_load(run.params_path.read_text())
     assert params["stages"]["data"]["n_train"] == 21 and params["stages"]["grpo"]["max_steps"] == 2

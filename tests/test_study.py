@@ -208,3 +208,15 @@ def test_label_only_budget_equals_cold_start_plus_grpo_visits():
     assert (smoke["cold_start_visits"], smoke["grpo_visits"], smoke["label_sft_max_steps"]) == (22, 4, 8)
     with pytest.raises(StudyError, match="n_cold_start"):
         label_only_budget({**demo, "data": {"manifest": "x.jsonl"}})
+
+
+def test_the_demo_and_smoke_label_only_baselines_get_the_fair_budget():
+    """The label-only SFT row trains on as many example visits as cold start + GRPO together."""
+    import yaml
+
+    from omnibench.study import label_only_budget
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("demo", "smoke"):
+        recipe = yaml.safe_load((root / "configs" / f"{name}.yaml").read_text())
+        assert recipe["cold_start"]["label_sft_max_steps"] == label_only_budget(recipe)["label_sft_max_steps"], name

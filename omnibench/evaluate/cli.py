@@ -31,7 +31,7 @@ def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="score a JSONL/CSV of clip ids with completions or bare labels made elsewhere instead "
                              "of running a model (columns: id + completion|output|response or prediction|label|answer)")
     parser.add_argument("--manifest", required=True, help="manifest JSONL")
-    parser.add_argument("--split", required=True, help="split to evaluate (e.g. test_id, test_ood)")
+    parser.add_argument("--split", required=True, help="split to evaluate (e.g. test_id, test_actors, test_ood; dfew/test for a merged manifest)")
     parser.add_argument("--modalities", default="video,audio", help="video,audio | video | audio | none")
     parser.add_argument("--out", default=None, help="output folder (predictions + metrics.json); default: the model folder's run")
     parser.add_argument("--checkpoint-name", default=None,
