@@ -330,3 +330,26 @@ def test_grpo_generation_prefills_each_clip_once(tiny, tmp_path):
     prefill = rows[rows.index("generation") + 1]
     assert prefill[0] == 2 and prefill[1] > 50  # 2 clips (8 rows, G = 4): their prompts only
     assert rows[rows.index("generation") + 2] == (8, 1)  # then every row decodes
+
+
+def test_grpo_with_lora_encodes_each_distinct_clip_once_per_step(tiny, tmp_path):
+    """LoRA on the language model: the towers are frozen, the reference is the policy without its
+    adapters (same towers), so generation, reference and loss passes share one encoder pass per clip."""
+    trainer = _grpo_trainer(tiny, tmp_path, lora={"r": 4, "alpha": 8, "dropout": 0.0},
+                            freeze_vision=False, freeze_audio=False)
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    towers = Towers(policy.get_base_model())
+    steps = []
+    from transformers import TrainerCallback
+
+    class Count(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            towers.reset()
+
+        def on_step_end(self, args, state, control, **kw):
+            steps.append((towers.videos, towers.audios))
+
+    trainer.add_callback(Count())
+    trainer.train()
+    towers.remove()
+    assert steps == [(2, 2), (2, 2)]
