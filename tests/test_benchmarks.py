@@ -129,7 +129,7 @@ def test_gpu_check_dry_mode_runs_every_stage(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
     merged = json.loads((tmp_path / "gpu_check.json").read_text())
     assert {k: v["status"] for k, v in merged["stages"].items()} == {
-        "env": "ok", "tests": "skipped", "model": "ok", "pipeline": "ok", "grpo3b": "ok"}
+        "env": "ok", "tests": "skipped", "model": "ok", "pipeline": "ok", "grpo3b": "ok", "scale": "ok"}
     assert merged["env"]["omnibench_grpo_import"] == "ok"
     assert merged["pipeline"]["grpo"]["language_model_changed"] is True
     g = merged["grpo3b"]
