@@ -37,10 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
-import random
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +45,14 @@ from typing import Any
 
 import yaml
 
+from omnibench.callbacks import FiniteGradients, MetricsJSONL, NonFiniteGradientError, read_metrics
 from omnibench.data.media import DecodeConfig, MediaStore, decode_config_for, saved_decode_settings
+from omnibench.dropout import DROPOUT_POLICIES, droppable_modalities, modality_dropout, stable_seed
 
-__all__ = ["MediaStore"]  # re-exported: the one media store lives in omnibench.data.media
+# re-exported: the one media store lives in omnibench.data.media, the Trainer callbacks in
+# omnibench.callbacks, modality dropout in omnibench.dropout
+__all__ = ["DROPOUT_POLICIES", "FiniteGradients", "MediaStore", "MetricsJSONL", "NonFiniteGradientError",
+           "droppable_modalities", "modality_dropout", "read_metrics", "stable_seed"]
 
 # ------------------------------------------------------------------------------------------ recipes
 
@@ -269,54 +271,6 @@ def recipe_media_store(recipe: TrainRecipe, clips, model=None) -> MediaStore:
     return MediaStore(clips, recipe_decode(recipe, model), cache)
 
 
-DROPOUT_POLICIES = ("any", "consistent")
-
-
-def droppable_modalities(clip, policy: str = "any") -> frozenset[str]:
-    """The modalities modality dropout may remove from ``clip`` under ``policy``.
-
-    ``any``: video or audio. ``consistent``: only a modality whose removal leaves the clip's label
-    supported by the modality kept (``meta["video_label"]`` / ``meta["audio_label"]``): a SynthEmo
-    ``video`` clip may lose its (neutral) voice but not its face. With ``any``, a clip whose emotion
-    is in the face is also trained, 15% of the time, to answer that emotion from its neutral voice
-    alone -- label noise that teaches the model to read emotions into neutral inputs."""
-    from omnibench.model.inputs import ALL
-
-    if policy == "any":
-        return ALL
-    if policy != "consistent":
-        raise ValueError(f"modality_dropout_policy must be one of {DROPOUT_POLICIES}, got {policy!r}")
-    meta = getattr(clip, "meta", None) or {}
-    if "video_label" not in meta or "audio_label" not in meta:
-        raise ValueError(f"clip {getattr(clip, 'id', clip)!r} has no meta video_label/audio_label; "
-                         "modality_dropout_policy: consistent needs per-modality labels (use 'any')")
-    return frozenset(drop for drop, keep in (("video", "audio"), ("audio", "video"))
-                     if meta[f"{keep}_label"] == clip.label)
-
-
-def modality_dropout(media, p: float, rng: random.Random, droppable: frozenset[str] | None = None):
-    """With probability ``p``, drop the video or the audio block (50/50, among ``droppable``, default
-    both) exactly as attribution does (``apply_removal(..., strategy="drop")``). Returns
-    ``(media, modalities)``; a clip lacking a modality is never left with none."""
-    from omnibench.model.inputs import ALL, apply_removal
-
-    present = frozenset(m for m, ok in (("video", media.frames is not None), ("audio", media.audio is not None)) if ok)
-    if p <= 0 or present != ALL or rng.random() >= p:
-        return media, present
-    drop = "video" if rng.random() < 0.5 else "audio"
-    allowed = ALL if droppable is None else droppable
-    if drop not in allowed:
-        if not allowed:
-            return media, present
-        drop = next(iter(allowed))
-    return apply_removal(media, ALL - {drop}, strategy="drop")
-
-
-def stable_seed(*parts) -> int:
-    """A seed that is the same in every process for the same parts (clip id, step, seed)."""
-    return zlib.crc32("|".join(map(str, parts)).encode())
-
-
 # ------------------------------------------------------------------------------------------ model
 
 
@@ -386,106 +340,7 @@ def set_trainable(model, freeze_vision: bool = False, freeze_audio: bool = False
 
 
 # ------------------------------------------------------------------------------------------ logging
-
-
-def _trainer_callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsJSONL(_trainer_callback_base()):
-    """Trainer callback: every log event becomes one JSON line ``{"step": ..., ...}`` in ``path``.
-
-    ``aliases`` adds friendly names (e.g. ``accuracy`` for ``rewards/accuracy/mean``). On resume,
-    lines after the resumed step are dropped first, so the file holds each step once.
-    """
-
-    def __init__(self, path: str | os.PathLike, aliases: Mapping[str, str] | None = None):
-        self.path = Path(path)
-        self.aliases = dict(aliases or {})
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
-            return
-        row = {"step": state.global_step, "epoch": state.epoch}
-        for key, value in logs.items():
-            if isinstance(value, (int, float, str, bool)) or value is None:
-                row[key] = value
-        for alias, key in self.aliases.items():
-            if key in row:
-                row[alias] = row[key]
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-
-
-class NonFiniteGradientError(RuntimeError):
-    """Optimizer steps met non-finite gradients more often in a row than the recipe allows."""
-
-
-class FiniteGradients(_trainer_callback_base()):
-    """Trainer callback: an optimizer step whose gradient is not finite is skipped (the gradients are
-    dropped before ``optimizer.step``), as torch's GradScaler and DeepSpeed do, instead of letting
-    AdamW write NaN into every weight; more than ``max_skips`` such steps in a row stop the run with
-    an error naming the step. Under DDP the gradients are already all-reduced, so every rank skips
-    the same steps. (DeepSpeed keeps its gradients elsewhere and has its own overflow check.)
-
-    Why: the one recorded GPU run of the tiny pipeline (benchmarks/README.md) had a NaN gradient in
-    its fourth bf16 SFT step (finite loss, ``grad_norm nan``); gradient clipping multiplied every
-    gradient by NaN, AdamW made every weight NaN, and the first GRPO generation then crashed in
-    ``torch.multinomial`` with a device-side assert."""
-
-    def __init__(self, max_skips: int = 3):
-        self.max_skips = int(max_skips)
-        self.in_row = 0
-        self.skipped: list[int] = []
-
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        import torch
-
-        if model is None:
-            return
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
-        if not grads:
-            return
-        if bool(torch.stack([n.to(grads[0].device) for n in torch._foreach_norm(grads)]).isfinite().all()):
-            self.in_row = 0
-            return
-        bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-        step = state.global_step + 1
-        self.in_row += 1
-        self.skipped.append(step)
-        if self.in_row > self.max_skips:
-            raise NonFiniteGradientError(
-                f"optimizer step {step}: the gradient is not finite (in {len(bad)} parameter tensors after "
-                f"clipping, e.g. {bad[:3]}) for {self.in_row} steps in a row; likely causes: a learning rate too high for this "
-                "model, pure bf16 weights (use dtype: auto = float32 master weights with bf16: true), or a kernel "
-                "that returns NaN gradients (try attn_implementation: eager); raise max_nonfinite_steps to skip more")
-        print(f"optimizer step {step}: non-finite gradient (in {len(bad)} parameter tensors after clipping); "
-              "step skipped, weights unchanged", flush=True)
-        for p in model.parameters():
-            p.grad = None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs is not None and "loss" in logs:
-            logs["nonfinite_grad_steps"] = len(self.skipped)
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The rows of a metrics JSONL file (for notebooks: ``pd.DataFrame(read_metrics(p))``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+# Trainer callbacks (per-step metrics JSONL, the non-finite gradient guard) live in omnibench.callbacks.
 
 
 def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
