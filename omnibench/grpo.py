@@ -24,8 +24,14 @@ reward scaling, clipping, KL, logging, checkpointing) untouched:
 
 And in ``__init__``: the policy's (and reference's) encoders are shared across the rows of a
 batch that repeat a clip (``omnibench.model.encoders.share_encoders``), so generation's prefill and
-each log-prob pass encode a clip once, not G times; with ``beta > 0`` and a model given as an object, the reference model is a
-frozen copy of the policy (TRL would rebuild it from ``config._name_or_path``, which an in-memory
+each log-prob pass encode a clip once, not G times. The trainer says which rows are which clip
+(``clip_identity``: each row's media carry its clip id as ``clip_key``), so no pass compares
+tensors to find out, and a pass's video patches hold each distinct clip once (``distinct_video``);
+with frozen towers (LoRA, ``freeze_vision`` / ``freeze_audio``) their outputs are kept for the
+generation batch (``EncoderCache``) and reused by generation, the reference and the loss passes:
+one encoder pass per clip per step. With ``beta > 0`` and a model given as an object, the
+reference model is a frozen copy of the policy that holds the policy's frozen modules by reference
+(``reference_copy``; TRL would rebuild it from ``config._name_or_path``, which an in-memory
 model does not have); tokens that would add media placeholders (video/audio/image pads and their
 begin/end markers) are suppressed during sampling, since a sampled one would break the next
 forward pass. vLLM and tool calling are not supported (both bypass these hooks) and are refused.
@@ -45,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,13 +125,21 @@ def split_media_rows(batch, modalities: Sequence[frozenset]) -> list[tuple[list[
     return rows
 
 
-def collate_media(rows: Sequence[dict], device=None, dtype=None) -> dict[str, torch.Tensor]:
-    """Model keyword arguments for a batch of per-row media (audio features padded to the longest)."""
+def collate_media(rows: Sequence[dict], device=None, dtype=None, distinct_video: bool = False) -> dict[str, torch.Tensor]:
+    """Model keyword arguments for a batch of per-row media (audio features padded to the longest).
+
+    ``distinct_video``: ``pixel_values_videos`` holds each distinct clip's patches once (rows name
+    their clip by ``clip_key``), for a pass under ``clip_identity(..., compact_video=True)``.
+    """
     out: dict[str, torch.Tensor] = {}
     videos = [r for r in rows if "pixel_values_videos" in r]
     if videos:
         for key in _VIDEO_KEYS:
-            if all(key in r for r in videos):
+            if key == "pixel_values_videos" and distinct_video:
+                from omnibench.model.encoders import distinct_videos
+
+                out[key] = distinct_videos(videos)
+            elif all(key in r for r in videos):
                 out[key] = torch.cat([r[key] for r in videos])
     audios = [r for r in rows if "input_features" in r]
     if audios:
@@ -148,7 +161,7 @@ def collate_media(rows: Sequence[dict], device=None, dtype=None) -> dict[str, to
 @dataclass
 class _Row:
     prompt_ids: list[int]
-    media: dict
+    media: dict  # model keyword arguments of the row's media, plus "clip_key" (its clip id)
     modalities: frozenset
 
 
@@ -188,6 +201,14 @@ class OmniGRPOTrainer(GRPOTrainer):
         ref_model: reference model for ``beta > 0`` (default: a frozen copy of ``model``).
         share_encoders: encode each distinct clip once per forward pass, although its G rows
             repeat it (``omnibench.model.encoders.share_encoders``; same gradients).
+        reuse_frozen_encoders: a frozen tower encodes each clip once per step and its output is
+            reused by all passes of the step (``omnibench.model.encoders.EncoderCache``).
+        share_prefill: generation prefills each clip's prompt once and repeats its cache to the
+            G rows (``omnibench.model.generation.shared_prefill``; greedy outputs identical).
+
+    Attributes ``identify_clips`` (rows name their clip: no tensor comparison, video patches once
+    per clip), ``reuse_frozen_encoders`` and ``share_prefill`` may be switched off after
+    construction (benchmarks do).
     """
 
     def __init__(
@@ -203,6 +224,8 @@ class OmniGRPOTrainer(GRPOTrainer):
         droppable: dict | None = None,
         ref_model=None,
         share_encoders: bool = True,
+        reuse_frozen_encoders: bool = True,
+        share_prefill: bool = True,
         peft_config=None,
         processing_class=None,
         **kwargs,
@@ -219,11 +242,17 @@ class OmniGRPOTrainer(GRPOTrainer):
         self.droppable = droppable or {}  # clip id -> modalities dropout may remove (default: both)
         self._pending_rows: list[_Row] | None = None
         self._active_media: list[dict] | None = None
+        self.identify_clips = True
+        self.reuse_frozen_encoders = bool(reuse_frozen_encoders)
+        self.share_prefill = bool(share_prefill)
+        self._encoder_cache = None  # EncoderCache of the current generation batch
         args.remove_unused_columns = False  # the clip_id column must reach _generate_and_score_completions
 
         ctx = contextlib.nullcontext()
         if args.beta != 0.0 and peft_config is None and not isinstance(model, str) and not hasattr(model, "peft_config"):
-            ref = ref_model if ref_model is not None else copy.deepcopy(model)
+            from omnibench.model.encoders import reference_copy
+
+            ref = ref_model if ref_model is not None else reference_copy(model)
             ref.requires_grad_(False)
             ctx = _reference_model(ref)
         with ctx:
@@ -282,6 +311,41 @@ class OmniGRPOTrainer(GRPOTrainer):
             f"GRPO step {self.state.global_step}: next-token logits are not finite for {rows} of "
             f"{logits.shape[0]} sequences, so the completions cannot be sampled. Likely cause: {cause}.")
 
+    def _compact(self, model) -> bool:
+        """Whether ``model``'s passes take each distinct clip's video patches once (rows named)."""
+        from omnibench.model.encoders import encoders_are_shared
+
+        return self.identify_clips and encoders_are_shared(self.accelerator.unwrap_model(model))
+
+    def _clips_known(self, model, media: Sequence[dict]):
+        """The block's forward passes of ``model`` know which clip each of ``media``'s rows is (and take
+        video patches collated with ``distinct_video=self._compact(model)``)."""
+        if not self.identify_clips:
+            return contextlib.nullcontext()
+        from omnibench.model.encoders import clip_identity, row_keys
+
+        video, audio = row_keys(media)
+        cache = self._encoder_cache if self.reuse_frozen_encoders else None
+        compact = self._compact(model) and video is not None
+        return clip_identity(self.accelerator.unwrap_model(model), video, audio, cache, compact_video=compact)
+
+    def _prefill_once(self, rows: Sequence[_Row]):
+        """Within the block, generation prefills each distinct clip's prompt once (rows named)."""
+        if not (self.share_prefill and self.identify_clips):
+            return contextlib.nullcontext()
+        from omnibench.model.generation import shared_prefill
+
+        keys = [r.media.get("clip_key") for r in rows]
+        distinct = list(dict.fromkeys(keys))
+        if None in distinct or len(distinct) == len(keys):
+            return contextlib.nullcontext()
+        index = {k: j for j, k in enumerate(distinct)}
+        media = [rows[keys.index(k)].media for k in distinct]
+        fields = collate_media(media, dtype=self._media_dtype(), distinct_video=self._compact(self.model))
+        return shared_prefill(self.accelerator.unwrap_model(self.model), [index[k] for k in keys], fields,
+                              media_keys=(*_VIDEO_KEYS, *_AUDIO_KEYS),
+                              prefill_context=lambda: self._clips_known(self.model, media))
+
     def _media_dtype(self):
         for p in self.accelerator.unwrap_model(self.model).parameters():
             if p.is_floating_point():
@@ -306,7 +370,7 @@ class OmniGRPOTrainer(GRPOTrainer):
             media.append(m)
             mods.append(keep)
         batch = build_inputs(self.processing_class, media, mods, prompt=self.prompt)
-        per_clip = {cid: _Row(ids, tensors, keep) for cid, (ids, tensors), keep in
+        per_clip = {cid: _Row(ids, {**tensors, "clip_key": cid}, keep) for cid, (ids, tensors), keep in
                     zip(distinct, split_media_rows(batch, mods), mods)}
         return [per_clip[cid] for cid in clip_ids]
 
@@ -318,9 +382,13 @@ class OmniGRPOTrainer(GRPOTrainer):
         rows = self.encode_clips([x["clip_id"] for x in inputs], train=self.model.training)
         inputs = [{**x, "modalities": ",".join(sorted(r.modalities))} for x, r in zip(inputs, rows)]
         self._pending_rows, self._active_media = rows, [r.media for r in rows]
+        from omnibench.model.encoders import EncoderCache
+
+        self._encoder_cache = EncoderCache()  # frozen towers' outputs, for this generation batch
         guard = self.accelerator.unwrap_model(self.model).register_forward_hook(self._check_sampling_logits)
         try:
-            output = super()._generate_and_score_completions(inputs)
+            with self._clips_known(self.model, self._active_media), self._prefill_once(rows):
+                output = super()._generate_and_score_completions(inputs)
         finally:
             guard.remove()
             self._pending_rows = self._active_media = None
@@ -331,7 +399,8 @@ class OmniGRPOTrainer(GRPOTrainer):
         rows = self._pending_rows
         if rows is None or len(rows) != len(prompts):
             raise RuntimeError("OmniGRPOTrainer._tokenize_prompts called outside a generation step")
-        fields = collate_media([r.media for r in rows], dtype=self._media_dtype())
+        fields = collate_media([r.media for r in rows], dtype=self._media_dtype(),
+                               distinct_video=self._compact(self.model))
         return [r.prompt_ids for r in rows], None, fields
 
     def _compute_loss(self, model, inputs):
@@ -360,10 +429,11 @@ class OmniGRPOTrainer(GRPOTrainer):
             ids, mask = input_ids[start:end], attention_mask[start:end]
             labels = ids.masked_fill(mask == 0, -100)  # score only the completion tokens
             labels[:, :-logits_to_keep] = -100
-            extra = collate_media(media[start:end], device=ids.device, dtype=dtype)
+            extra = collate_media(media[start:end], device=ids.device, dtype=dtype,
+                                  distinct_video=self._compact(model))
             if compute_aux_loss:
                 extra["output_router_logits"] = True
-            with self.accelerator.autocast():
+            with self._clips_known(model, media[start:end]), self.accelerator.autocast():
                 out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, **extra)
             logps.append(out.log_probs[:, -logits_to_keep:])
             if compute_entropy:
@@ -394,12 +464,13 @@ class OmniGRPOTrainer(GRPOTrainer):
             ids[i, width_p - len(r.prompt_ids) : width_p] = torch.tensor(r.prompt_ids)
             ids[i, width_p : width_p + len(c)] = torch.tensor(c)
             mask[i, width_p - len(r.prompt_ids) : width_p + len(c)] = 1
-        self._active_media = [r.media for r in rows]
+        self._active_media, cache = [r.media for r in rows], self._encoder_cache
+        self._encoder_cache = None  # a fresh pass: nothing reused from a training step
         try:
             logps, _, _ = self._get_per_token_logps_and_entropies(
                 self.model, ids.to(device), mask.to(device), width_c)
         finally:
-            self._active_media = None
+            self._active_media, self._encoder_cache = None, cache
         return [logps[i, : len(c)].cpu() for i, c in enumerate(comp)]
 
 
