@@ -133,6 +133,9 @@ def test_gpu_check_dry_mode_runs_every_stage(tmp_path):
     assert merged["env"]["omnibench_grpo_import"] == "ok"
     assert merged["pipeline"]["grpo"]["language_model_changed"] is True
     g = merged["grpo3b"]
-    assert g["dry"] is True and g["shared_encoders"]["s_per_step"] > 0 and g["unshared_encoders"]["s_per_step"] > 0
+    assert g["dry"] is True and g["shared_encoders"]["s_per_step"] > 0
+    train, frozen = g["phases"]["train_towers"], g["phases"]["frozen_towers"]
+    assert train["no_prefill"]["s_per_step"] > 0 and train["no_prefill_over_shared_time"] > 0  # prefill sharing off / on
+    assert frozen["reuse"]["s_per_step"] > 0 and frozen["no_reuse"]["s_per_step"] > 0  # frozen-tower reuse on / off
     assert merged["model_bench"]["scoring_max_abs_diff"] < 1e-3
     assert "== summary" in proc.stdout

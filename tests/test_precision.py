@@ -184,7 +184,7 @@ def test_sampling_from_non_finite_logits_names_the_step_and_the_cause(tiny, tmp_
         model.lm_head.weight[3, 0] = float("nan")
     trainer = grpo_trainer(_grpo(tmp_path, beta=0.0, max_steps=1), model, processor,
                            MediaStore.from_media(_media(4)), _clips(4))
-    with pytest.raises(NonFiniteSamplingError, match=r"GRPO step 0: next-token logits are not finite for 8 of 8 "
+    with pytest.raises(NonFiniteSamplingError, match=r"GRPO step 0: next-token logits are not finite for (\d+) of \1 "
                                                      r"sequences.*1 parameter tensors .*lm_head.weight"):
         trainer.train()
 
