@@ -29,11 +29,12 @@ canonical label when the cards know the spelling and to its case- and space-fold
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from omnibench.labels import normalize_label
+from omnibench.labels import fold, normalize_label
 
 __all__ = [
     "STATUSES",
@@ -47,6 +48,7 @@ __all__ = [
     "resolve",
     "resolve_gold",
     "resolve_label",
+    "words_pattern",
 ]
 
 STATUSES: tuple[str, ...] = ("ok", "alias", "out_of_set", "unparseable")
@@ -112,9 +114,16 @@ def is_well_formed(completion: Any) -> bool:
     return all(block.strip() and not any(tag in block for tag in TAGS) for block in m.groups())
 
 
-def fold(text: Any) -> str:
-    """Case- and whitespace-folded text (``"  Happy \\n"`` -> ``"happy"``)."""
-    return re.sub(r"\s+", " ", str(text)).strip().lower()
+@functools.cache
+def words_pattern(words: tuple[str, ...]) -> re.Pattern | None:
+    """One case-insensitive pattern matching any of ``words`` as whole words (a multi-word phrase across
+    any whitespace), longest first so "high pitch" is not also counted as "pitch"; None for no words.
+    The cue counting of attribution and the grounding / consistency rewards read reasoning with it."""
+    words = tuple(sorted({w.strip().lower() for w in words if w and w.strip()}, key=len, reverse=True))
+    if not words:
+        return None
+    alts = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
+    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags=re.IGNORECASE)
 
 
 def resolve_label(answer: str | None, labels: Sequence[str] | None) -> Resolved:

@@ -36,8 +36,15 @@ class MetricsJSONL(TrainerCallback):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
+            kept = []
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line) if line.strip() else None
+                except json.JSONDecodeError:
+                    row = None  # a line cut short by a crash: dropped (it is the step being rewritten)
+                    print(f"{self.path}: dropping a truncated line on resume: {line[:80]!r}")
+                if row is not None and row.get("step", 0) <= state.global_step:
+                    kept.append(line)
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -43,9 +43,9 @@ def modality_dropout(media, p: float, rng: random.Random, droppable: frozenset[s
     """With probability ``p``, drop the video or the audio block (50/50, among ``droppable``, default
     both) exactly as attribution does (``apply_removal(..., strategy="drop")``). Returns
     ``(media, modalities)``; a clip lacking a modality is never left with none."""
-    from omnibench.model.inputs import ALL, apply_removal
+    from omnibench.model.inputs import ALL, apply_removal, available_modalities
 
-    present = frozenset(m for m, ok in (("video", media.frames is not None), ("audio", media.audio is not None)) if ok)
+    present = available_modalities(media)
     if p <= 0 or present != ALL or rng.random() >= p:
         return media, present
     drop = "video" if rng.random() < 0.5 else "audio"

@@ -529,21 +529,20 @@ class GRPORecipe(TrainRecipe):
         return GRPOConfig(**args)
 
 
-def _dataset(clips, prompt: str):
-    """One row per clip; ``label_set`` is the clip's own dataset's label set (its data card: MAFW 11,
-    DFEW 7), which the accuracy reward resolves answers against, as evaluation does; None (open
-    vocabulary) for a clip whose dataset has no card."""
+def _dataset(clips, prompt: str, model_labels=None):
+    """One row per clip; ``label_set`` is the label set the accuracy reward resolves the clip's answers
+    against, the one evaluation scores it with (:func:`omnibench.labels.labels_for`): its dataset's card
+    (MAFW 11, DFEW 7), else the model's labels (``model_labels``)."""
     from datasets import Dataset
 
-    from omnibench.labels import all_cards, label_set
+    from omnibench.labels import labels_for
 
-    cards = all_cards()
     return Dataset.from_list([
         {
             "prompt": [{"role": "user", "content": prompt}],
             "clip_id": c.id,
             "label": c.label,
-            "label_set": list(label_set(c.dataset)) if c.dataset in cards else None,
+            "label_set": list(labels_for([c], default=model_labels)),
             "condition": str(c.meta.get("condition", "")),
         }
         for c in clips
@@ -566,7 +565,7 @@ def build_trainer(recipe: GRPORecipe, model=None, processor=None, media_store=No
     reward_funcs, _ = resolve_rewards(recipe.rewards, recipe.reward_options)
     metrics = MetricsJSONL(recipe.out_dir / "metrics.jsonl", aliases=METRIC_ALIASES)
     trainer = OmniGRPOTrainer(
-        model, reward_funcs, recipe.grpo_config(), _dataset(clips, prompt),
+        model, reward_funcs, recipe.grpo_config(), _dataset(clips, prompt, getattr(getattr(model, "config", None), "omnibench_labels", None)),
         media_store=store, prompt=prompt, modality_dropout=recipe.modality_dropout,
         droppable={c.id: droppable_modalities(c, recipe.modality_dropout_policy) for c in clips},
         peft_config=peft, processing_class=processor,

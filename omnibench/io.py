@@ -14,23 +14,24 @@ NaN, and a reader in another language must not choke on one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "append_jsonl",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "deep_merge",
     "json_safe",
     "read_json",
     "read_jsonl",
-    "update_json",
     "write_json",
     "write_jsonl",
 ]
@@ -65,6 +66,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name next to ``path`` (same suffix) for a writer that must be given a file name
+    (PyAV, matplotlib): renamed over ``path`` when the block succeeds, removed when it fails, so
+    ``path`` is never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -136,14 +153,3 @@ def deep_merge(base: Mapping, new: Mapping, depth: int) -> dict:
         else:
             out[k] = v
     return out
-
-
-def update_json(path: str | os.PathLike, update: Mapping, depth: int) -> dict:
-    """Merge ``update`` into the JSON object in ``path`` (created if absent, see :func:`deep_merge`),
-    write it atomically and return the merged object."""
-    current = read_json(path, default={})
-    if not isinstance(current, dict):
-        raise ValueError(f"{path}: holds a JSON {type(current).__name__}, expected an object")
-    merged = deep_merge(current, json_safe(dict(update)), depth)
-    write_json(path, merged)
-    return merged

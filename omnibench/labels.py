@@ -65,7 +65,8 @@ def label_set(dataset: str = "synthemo") -> tuple[str, ...]:
     return tuple(card(dataset)["labels"])
 
 
-def _key(text: str) -> str:
+def fold(text) -> str:
+    """Case- and whitespace-folded text (``"  Happy \\n"`` -> ``"happy"``): how spellings are compared."""
     return re.sub(r"\s+", " ", str(text)).strip().lower()
 
 
@@ -75,9 +76,9 @@ def alias_table() -> dict[str, str]:
     table: dict[str, str] = {}
     for name, c in all_cards().items():
         for label in c["labels"]:
-            table[_key(label)] = label
+            table[fold(label)] = label
         for alias, label in (c.get("aliases") or {}).items():
-            k = _key(alias)
+            k = fold(alias)
             if k in table and table[k] != label:
                 raise ValueError(f"data card {name}: alias {alias!r} -> {label!r} conflicts with {table[k]!r}")
             table[k] = label
@@ -88,7 +89,7 @@ def normalize_label(text: str | None) -> str | None:
     """Canonical label for a spelling ("Happiness", " happy ", "HAPPY" -> "happy"); None if unknown/empty."""
     if text is None:
         return None
-    k = _key(text)
+    k = fold(text)
     if not k:
         return None
     return alias_table().get(k)

@@ -313,6 +313,11 @@ def run_pipeline(
 
     previous = run.read_params()
     state = run.read_state()
+    if start == 0 and state:
+        removed = run.clear_outputs()
+        _say(f"note: {run.path} held an earlier run; its outputs ({', '.join(removed)}) are cleared first "
+             "(data/ is kept); use --from STAGE to reuse them instead", quiet)
+        previous, state = {}, {}
     if start > 0:
         missing = []
         for st in stages[:start]:
@@ -401,7 +406,11 @@ def run_pipeline(
     run.update_metrics("timing", timing)
     _say(f"pipeline finished in {time.perf_counter() - t_all:.1f} s", quiet)
     if report:
-        path = _report.build_report(run.path, stages=stages)
+        try:
+            path = _report.build_report(run.path, stages=stages)
+        except Exception as e:
+            raise PipelineError(f"every stage completed (outputs kept in {run.path}), but building report.html failed: "
+                                f"{type(e).__name__}: {e}; rebuild it with `omnibench report {run.path}`") from e
         _say(f"\nreport: {path}", quiet)
         _say(_report.format_table(run.read_metrics(), skipped=run.skipped_counts()), quiet)
     return run

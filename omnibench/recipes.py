@@ -48,6 +48,7 @@ import yaml
 from omnibench.callbacks import FiniteGradients, MetricsJSONL, NonFiniteGradientError, read_metrics
 from omnibench.data.media import DecodeConfig, MediaStore, decode_config_for, saved_decode_settings
 from omnibench.dropout import DROPOUT_POLICIES, droppable_modalities, modality_dropout, stable_seed
+from omnibench.io import atomic_write_text, json_safe
 
 # re-exported: the one media store lives in omnibench.data.media, the Trainer callbacks in
 # omnibench.callbacks, modality dropout in omnibench.dropout
@@ -190,10 +191,7 @@ def load_recipe(
 
 def save_recipe(recipe: TrainRecipe, path: str | os.PathLike) -> Path:
     """Write the resolved recipe as YAML (the run folder's record of what ran)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False), encoding="utf-8")
-    return path
+    return atomic_write_text(path, yaml.safe_dump(json_safe(recipe.to_dict()), sort_keys=False))
 
 
 def apply_threads(recipe: TrainRecipe) -> None:

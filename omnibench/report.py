@@ -239,9 +239,17 @@ def _html_sources(metrics: Mapping) -> str:
         return ""
     rows = "".join(f"<tr><td class='name'>{html.escape(str(s.get('dataset')))}</td><td class='name'><code>"
                    f"{html.escape(str(s.get('root')))}</code></td><td>{html.escape(_fmt(s.get('fold')))}</td>"
-                   f"<td>{s.get('indexed', '-')}</td><td>{s.get('missing', '-')}</td></tr>" for s in sources)
+                   f"<td>{html.escape(_fmt(s.get('indexed')))}</td><td>{_count(s.get('missing'))}</td></tr>"
+                   for s in sources)
     return ("<h3>Data sources</h3><table><tr><th>dataset</th><th>root</th><th>fold</th><th>clips</th>"
             "<th>missing media</th></tr>" + rows + "</table>")
+
+
+def _count(value) -> str:
+    """A count for the table: the length of a list of ids, or the number itself."""
+    if value is None:
+        return "-"
+    return str(len(value)) if isinstance(value, (list, tuple, set, dict)) else html.escape(str(value))
 
 
 def _modality_title(row: str) -> str:

@@ -60,6 +60,7 @@ from omnibench.answers import (
     parse_answer,
     parse_reasoning,
     resolve,
+    words_pattern,
 )
 from omnibench.labels import alias_table
 
@@ -164,15 +165,6 @@ def grounding_lexicon() -> dict[str, tuple[str, ...]]:
     return {mod: tuple(sorted(set(CUE_LEXICON[mod]) | set(REAL_DATA_LEXICON[mod]))) for mod in ("video", "audio")}
 
 
-@functools.cache
-def _words_pattern(words: tuple[str, ...]) -> re.Pattern | None:
-    words = tuple(sorted({w.strip().lower() for w in words if w and w.strip()}, key=len, reverse=True))
-    if not words:
-        return None
-    alts = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
-    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags=re.IGNORECASE)
-
-
 def _row_modalities(value: Any) -> frozenset[str] | None:
     if value is None:
         return None
@@ -191,7 +183,7 @@ def grounding_reward(completions: Sequence[Any], modalities: Any = None, lexicon
     per modality (default :func:`grounding_lexicon`)."""
     rows = [_row_modalities(m) for m in _per_completion(modalities, len(completions), "modalities")]
     lex = {k: tuple(v) for k, v in (lexicon or grounding_lexicon()).items()}
-    pats = {mod: _words_pattern(words) for mod, words in lex.items()}
+    pats = {mod: words_pattern(words) for mod, words in lex.items()}
     out: list[float | None] = []
     for completion, present in zip(completions, rows):
         if present is None:
@@ -210,7 +202,7 @@ def _emotion_pattern(labels: tuple[str, ...] | None) -> tuple[re.Pattern, dict[s
     table = {k: v for k, v in alias_table().items() if labels is None or v in labels}
     for lab in labels or ():
         table.setdefault(fold(lab), lab)
-    return _words_pattern(tuple(table)), table
+    return words_pattern(tuple(table)), table
 
 
 @register("consistency")

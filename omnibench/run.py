@@ -4,12 +4,15 @@ Why a module of its own: the pipeline writes the folder, the notebooks fill it, 
 dashboard and the ``eval`` / ``attribute`` CLIs (their default output place) read it. Each of them
 used to know part of the layout, and two writers merged ``metrics.json`` to different depths. This
 module is the one place that knows, and it sits low in the import graph (stdlib, yaml,
-``omnibench.io``, ``omnibench.labels`` only) so that every layer above can use it without a cycle.
+``omnibench.io``, and ``omnibench.data.media`` lazily for the decode cache) so that every layer above can
+use it without a cycle.
 
 Layout::
 
     runs/<name>/params.yaml          resolved parameters, per stage
-    runs/<name>/metrics.json         {"data", "eval", "eval_modalities", "attribution", "training", "timing"}
+    runs/<name>/metrics.json         {"data", "splits", "eval", "eval_modalities", "eval_subset", "skipped",
+                                      "attribution", "training", "timing"}
+    runs/<name>/skipped.jsonl        clips a stage left out because their media do not decode (stage, split, id, reason)
     runs/<name>/state.json           per-stage status (ok / failed), seconds, finish time
     runs/<name>/pipeline.log         the notebooks' outputs, as papermill streamed them
     runs/<name>/notebooks/*.ipynb    executed notebooks (+ .html renderings)
@@ -338,6 +341,30 @@ class RunFolder:
         return atomic_write_text(self.params_path, yaml.safe_dump(json_safe(dict(params)), sort_keys=False))
 
     # skipped clips and the splits trained on ---------------------------------------------------
+    #: what a run from its first stage writes again: cleared first, so no cell, checkpoint or skipped clip
+    #: of an earlier run (another recipe) is read as part of the new one. ``data/`` is kept (SynthEmo
+    #: regenerates it when its parameters change; the decode cache stays valid).
+    OUTPUTS: tuple[str, ...] = ("metrics.json", "state.json", "skipped.jsonl", "report.html", "attribution.jsonl",
+                                "attribution", "predictions", "checkpoints", "figures", "notebooks")
+
+    def clear_outputs(self) -> list[str]:
+        """Remove :attr:`OUTPUTS` (the sub-folders are recreated empty); returns what was there."""
+        import shutil
+
+        removed = []
+        for rel in self.OUTPUTS:
+            p = self.path / rel
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+            else:
+                continue
+            removed.append(rel)
+        for sub in _SUBFOLDERS:
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        return removed
+
     def record_skipped(self, stage: str, split: str, skipped: Mapping[str, str]) -> Path:
         """Record the clips ``stage`` left out of ``split`` (clip id -> reason, e.g.
         :attr:`MediaStore.skipped <omnibench.data.media.MediaStore.skipped>`) in ``skipped.jsonl``,
@@ -397,7 +424,7 @@ class RunFolder:
         the dashboard and the report read)."""
         parts = []
         for split, res in results.items():
-            p = res.save(self.path / "attribution" / f"{split}.jsonl")
+            p = res.save(self.path / "attribution" / f"{split.replace('/', '.')}.jsonl")  # dfew/test -> dfew.test
             parts.append(Path(p).read_text(encoding="utf-8"))
         atomic_write_text(self.attribution, "".join(parts))
         return self.attribution

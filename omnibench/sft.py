@@ -125,23 +125,33 @@ class OmniSFTCollator:
         self.seen: dict[str, int] = {}  # how often each modality set was used (for the report)
 
     def __call__(self, features: Sequence[dict]) -> dict:
-        from omnibench.model.inputs import build_inputs
+        from omnibench.model.inputs import available_modalities, build_inputs
 
         media, mods, targets = [], [], []
         for f in features:
-            m, keep = modality_dropout(self.media_store(f["clip_id"]), self.p, self.rng,
-                                       self.droppable.get(f["clip_id"]))
+            full = self.media_store(f["clip_id"])
+            m, keep = modality_dropout(full, self.p, self.rng, self.droppable.get(f["clip_id"]))
             media.append(m)
             mods.append(keep)
-            partial = f.get("targets", {}) if len(keep) == 1 else {}
-            targets.append(partial.get(next(iter(keep))) if partial else None)
-            if targets[-1] is None:
-                targets[-1] = f["target"]
+            targets.append(self._target(f, keep, dropped=keep != available_modalities(full)))
             name = ",".join(sorted(keep)) or "none"
             self.seen[name] = self.seen.get(name, 0) + 1
         batch = build_inputs(self.processor, media, mods, prompt=self.prompt,
                              completions=targets, return_labels=True)
         return dict(batch)
+
+    @staticmethod
+    def _target(feature: dict, keep: frozenset[str], dropped: bool) -> str:
+        """The answer for an example shown ``keep``: the restated one when dropout removed a modality
+        (an SFTDataset feature always has it, :func:`droppable_for_targets` sees to that), else the
+        clip's own. A hand-made feature without ``targets`` is trained on its ``target`` as given."""
+        if not dropped or "targets" not in feature:
+            return feature["target"]
+        (kept,) = keep
+        if kept not in feature["targets"]:
+            raise ValueError(f"clip {feature['clip_id']}: modality dropout kept only {kept}, but the clip has no "
+                             "answer restated for that input (droppable_for_targets should have prevented it)")
+        return feature["targets"][kept]
 
 
 @dataclass

@@ -191,8 +191,7 @@ def evaluate_checkpoints(run: RunFolder, checkpoints: Mapping[str, os.PathLike],
         for split, part in clips.items():
             usable = store.usable(part)
             lost = {c.id: store.skipped[c.id] for c in part if c.id in store.skipped}
-            if lost:
-                skipped[split] = lost
+            skipped.setdefault(split, {}).update(lost)  # the union over checkpoints (their settings may differ)
             labels = labels_for(part, default=model_labels(model))
             res = evaluate_split(model, processor, usable, store.decode(usable), labels=labels, config=config,
                                  checkpoint=name, split=split)
@@ -202,10 +201,12 @@ def evaluate_checkpoints(run: RunFolder, checkpoints: Mapping[str, os.PathLike],
             print(f"{name:<11} {split:<14} WAR {res.metrics['war']:.3f}  UAR {res.metrics['uar']:.3f}  "
                   f"n {res.metrics['n']}{note}  ({len(labels)} labels, {res.seconds:.1f} s)")
     for split, lost in skipped.items():
-        run.record_skipped(stage, split, lost)
-        print(f"SKIPPED {len(lost)} clip(s) of {split}: media do not decode; not in n (see {run.skipped_path})")
-    if skipped or stage in run.read_metrics().get("skipped", {}):
-        run.update_metrics("skipped", {stage: {s: len(v) for s, v in skipped.items()}})
+        run.record_skipped(stage, split, lost)  # every split, so a re-run that skips nothing clears old rows
+        if lost:
+            print(f"SKIPPED {len(lost)} clip(s) of {split}: media do not decode; not in n (see {run.skipped_path})")
+    counts = {s: len(v) for s, v in skipped.items() if v}
+    if counts or stage in run.read_metrics().get("skipped", {}):
+        run.update_metrics("skipped", {stage: counts})  # the stage's entry is replaced whole
     return results
 
 

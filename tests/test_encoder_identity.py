@@ -248,7 +248,6 @@ def test_shared_prefill_generates_what_plain_generate_does_with_one_prefill_per_
 
 
 def _grpo_trainer(tiny, tmp_path, **kw):
-    trl = pytest.importorskip("trl")  # noqa: F841
     from test_grpo import _clips, _media
 
     from omnibench.grpo import GRPORecipe, build_trainer

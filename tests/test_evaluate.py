@@ -141,6 +141,11 @@ def test_predictions_jsonl_roundtrip(tmp_path):
     assert lines[2]["parsed"] is False and lines[2]["prediction"] is None
     back = read_predictions(path, LABELS, n_boot=100, seed=0)
     assert back.summary() == r.summary()
+    assert read_predictions(path, n_boot=100, seed=0).labels == tuple(LABELS)  # the file records its label set
+    bare = tmp_path / "old.jsonl"
+    bare.write_text("".join(json.dumps({k: v for k, v in x.items() if k != "labels"}) + "\n" for x in lines))
+    with pytest.raises(ValueError, match="do not record the label set"):
+        read_predictions(bare)
     df = back.to_frame()
     assert list(df["correct"]) == [True, True, False, False]
 

@@ -219,9 +219,14 @@ def test_grpo_rows_carry_their_clips_label_set():
     clips = [Clip(id="a", video="x", label="contempt", split="mafw/train", dataset="mafw"),
              Clip(id="b", video="x", label="happy", split="dfew/train", dataset="dfew"),
              Clip(id="c", video="x", label="bemused", split="emer/train", dataset="emer")]
-    rows = _dataset(clips, "prompt").to_list()
+    model_vocab = ["happy", "sad", "contempt"]
+    rows = _dataset(clips, "prompt", model_vocab).to_list()
     assert rows[0]["label_set"] == list(label_set("mafw")) and rows[1]["label_set"] == list(label_set("dfew"))
-    assert rows[2]["label_set"] is None  # no card: open vocabulary
+    # no card: the model's labels, the set evaluation scores such a clip with (evaluate.model_labels)
+    assert rows[2]["label_set"] == model_vocab
+    from omnibench.evaluate import eval_labels
+
+    assert tuple(rows[2]["label_set"]) == eval_labels([clips[2]], default=tuple(model_vocab))
 
 
 def test_readme_command_shape_sets_every_root_and_the_model():

@@ -57,7 +57,7 @@ def add_attribute_args(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips")
     parser.add_argument("--cache", default=None, help="decode cache folder")
-    parser.add_argument("--dataset", default=None, help="label set (data card name; default: the model's labels)")
+    parser.add_argument("--dataset", default=None, help="label set (data card name; default: the card of the clips' dataset, else the model's labels)")
     add_decode_args(parser)
     add_model_args(parser)
     return parser
@@ -80,6 +80,7 @@ def cli_attribute(args: argparse.Namespace) -> int:
 
     from omnibench.data.manifest import read_manifest
     from omnibench.evaluate import default_run_dir, model_labels
+    from omnibench.labels import labels_for
     from omnibench.model import generate, load_model
     from omnibench.model.inputs import ALL, DEFAULT_PROMPT
     from omnibench.run import merge_metrics
@@ -87,12 +88,13 @@ def cli_attribute(args: argparse.Namespace) -> int:
     model, processor = load_model(args.model, **model_load_kwargs(args))
     model.eval()
     print(f"model: {describe_load(model)}", flush=True)
-    labels = model_labels(model, getattr(args, "dataset", None))
     clips = read_manifest(args.manifest, split=args.split)
     if not clips:
         raise SystemExit(f"{args.manifest}: no clips in split {args.split!r}")
     if args.limit:
         clips = clips[: args.limit]
+    # the split's own label set (its dataset's card), as `omnibench eval` and 05_attribution score it
+    labels = labels_for(clips, default=model_labels(model), dataset=getattr(args, "dataset", None))
     out = Path(args.out) if args.out else default_run_dir(args.model)
     decode = decode_config_for(model, decode_overrides(args))
     print(f"decode: {decode.describe()}", flush=True)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from omnibench.answers import parse_reasoning
+from omnibench.answers import parse_reasoning, words_pattern
 from omnibench.attribution.shapley import MODALITIES, dominant, shares
 from omnibench.data.synth.cues import CUE_LEXICON
 
@@ -37,15 +37,7 @@ def reasoning_text(completion: str | None) -> str:
 
 
 def _cue_patterns(lexicon: Mapping[str, Sequence[str]]) -> dict[str, re.Pattern | None]:
-    pats = {}
-    for mod in MODALITIES:
-        words = sorted({w.strip().lower() for w in lexicon.get(mod, []) if w and w.strip()}, key=len, reverse=True)
-        if not words:
-            pats[mod] = None
-            continue
-        alts = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
-        pats[mod] = re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags=re.IGNORECASE)
-    return pats
+    return {mod: words_pattern(tuple(lexicon.get(mod, []))) for mod in MODALITIES}
 
 
 def cue_counts(text: str | None, lexicon: Mapping[str, Sequence[str]] | None = None) -> dict[str, int]:

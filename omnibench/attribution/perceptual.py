@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnibench.answers import resolve
+from omnibench.answers import resolve, resolve_gold
 from omnibench.attribution.shapley import MODALITIES
 from omnibench.attribution.value import coalition_inputs, derangement, media_for, resolve_position
 from omnibench.labels import DFEW7
@@ -99,7 +99,8 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
     labels = tuple(labels)
     prompt = prompt if prompt is not None else DEFAULT_PROMPT
     clips, media = media_for(clips, media)
-    gold = [c.label for c in clips]
+    gold = [resolve_gold(c.label, labels) for c in clips]  # an unlabelled / out-of-set clip is never right
+    gold = [g.label if g.status not in ("missing", "out_of_set") else None for g in gold]
 
     def predict(media_s, mods_s, how):
         if how == "score":
@@ -115,7 +116,7 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
         mode = "generate" if resolve_position(comps) == "regenerate" else "score"
         if mode == "score":
             pred, _ = predict(media, full_mods, "score")
-    base = np.array([p == g for p, g in zip(pred, gold)])
+    base = np.array([g is not None and p == g for p, g in zip(pred, gold)])
     rng = np.random.default_rng(seed)
     perms = [derangement(len(media), rng) for _ in range(n_perm)]
     out = {}
@@ -124,7 +125,7 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
         for perm in perms:
             keep = frozenset(MODALITIES) - {mod}
             media_s, _ = coalition_inputs(media, keep, "swap", seed, perm)
-            rows.append([p == g for p, g in zip(predict(media_s, full_mods, mode)[0], gold)])
+            rows.append([g is not None and p == g for p, g in zip(predict(media_s, full_mods, mode)[0], gold)])
         out[mod] = np.array(rows, dtype=bool)
     condition = [(c.meta or {}).get("condition") for c in clips]
     return PerceptualResult(ids=[c.id for c in clips], condition=condition, gold=gold, correct=base,

@@ -68,12 +68,16 @@ def cli_eval(args: argparse.Namespace) -> int:
     clips = read_manifest(args.manifest, split=args.split)
     if not clips:
         raise SystemExit(f"{args.manifest}: no clips in split {args.split!r}")
+    split_ids = {c.id for c in clips}
     if args.limit:
         clips = clips[: args.limit]
     if args.predictions:
+        if args.modalities != "video,audio" or args.mode != "generate":
+            raise SystemExit("omnibench eval --predictions scores the file as it is: --modalities and --mode apply "
+                             "only with --model")
         res = read_external_predictions(args.predictions, clips, labels=eval_labels(clips, dataset=args.dataset),
                                         checkpoint=args.checkpoint_name, split=args.split, n_boot=args.n_boot,
-                                        seed=args.seed)
+                                        seed=args.seed, split_ids=split_ids)
         out = Path(args.out) if args.out else Path(args.predictions).resolve().parent
         print(f"scored {args.predictions}: {res.extra['n_missing']} clip(s) of the split have no prediction "
               f"(counted as unparseable, wrong); {res.extra['n_unknown_ids']} id(s) not in the split (skipped)")

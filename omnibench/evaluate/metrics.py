@@ -73,7 +73,7 @@ def metrics(
             None = unlabelled clip, excluded from the metrics and counted as ``n_unlabelled``).
         pred: predicted labels (None = no usable answer: wrong). A prediction outside ``labels`` is
             mapped through the aliases, else counted as wrong (``n_out_of_set``).
-        labels: the model's label set.
+        labels: the label set the split is scored against (its dataset's: :func:`omnibench.labels.labels_for`).
         status: optional per-clip status from :func:`resolve_prediction`; used for the
             ``unparseable`` / ``out_of_set`` counts (else None predictions count as unparseable).
 
@@ -87,7 +87,7 @@ def metrics(
         raise ValueError(f"gold ({len(gold)}) and pred ({len(pred)}) differ in length")
     if status is not None and len(status) != len(pred):
         raise ValueError(f"status ({len(status)}) and pred ({len(pred)}) differ in length")
-    keep = [i for i, x in enumerate(gold) if x is not None]
+    keep = [i for i, x in enumerate(gold) if resolve_gold(x, labels).status != "missing"]
     n_unlabelled = len(gold) - len(keep)
     gold_r = [resolve_gold(gold[i], labels) for i in keep]
     g_lab = [x for x, _ in gold_r]
@@ -154,7 +154,7 @@ def subset_metrics(gold: Sequence[str | None], pred: Sequence[str | None], label
     keep = [i for i, g in enumerate(gold) if resolve_gold(g, labels).label in sub]
     m = metrics([gold[i] for i in keep], [pred[i] for i in keep], sub,
                 status=None if status is None else [status[i] for i in keep], **kwargs)
-    m["n_outside_subset"] = sum(g is not None for g in gold) - len(keep)
+    m["n_outside_subset"] = sum(resolve_gold(g, labels).status != "missing" for g in gold) - len(keep)
     m["subset"] = list(sub)
     return m
 

@@ -22,7 +22,7 @@ import numpy as np
 from omnibench.answers import resolve, resolve_label
 from omnibench.evaluate.metrics import metrics, summary_cell
 from omnibench.io import read_jsonl, write_jsonl
-from omnibench.labels import DFEW7, labels_for
+from omnibench.labels import labels_for
 
 #: Column names read as a full completion (parsed for ``<answer>``) / as a bare label.
 COMPLETION_COLUMNS: tuple[str, ...] = ("completion", "output", "response")
@@ -89,19 +89,28 @@ class EvalResult:
                 "modalities": self.modalities,
                 "checkpoint": self.checkpoint,
                 "split": self.split,
+                "labels": list(self.labels),
             }
             for i, g, p, c, s in zip(self.ids, self.gold, self.prediction, self.completion, self.status)
         ]
 
     def write_predictions(self, path: str | os.PathLike) -> Path:
-        """Predictions as JSONL (id, gold, prediction, completion, parsed, status, modalities, checkpoint, split)."""
+        """Predictions as JSONL (id, gold, prediction, completion, parsed, status, modalities, checkpoint, split,
+        labels: the label set the answers were resolved against, so a later reader scores them the same way)."""
         return write_jsonl(path, self.records())
 
     @classmethod
-    def from_records(cls, records: Sequence[Mapping], labels: Sequence[str] = DFEW7, n_boot: int = 1000, seed: int = 0):
-        """Rebuild a result (and its metrics) from predictions JSONL records."""
-        labels = tuple(labels)
+    def from_records(cls, records: Sequence[Mapping], labels: Sequence[str] | None = None, n_boot: int = 1000,
+                     seed: int = 0):
+        """Rebuild a result (and its metrics) from predictions JSONL records, scored against ``labels`` or,
+        when None, the label set the records carry (an error when they carry none)."""
         r0 = records[0] if records else {}
+        if labels is None:
+            if not r0.get("labels"):
+                raise ValueError("these predictions do not record the label set they were resolved against "
+                                 "(written before it was recorded): pass labels=... (e.g. label_set('dfew'))")
+            labels = r0["labels"]
+        labels = tuple(labels)
         res = cls(
             ids=[r["id"] for r in records],
             gold=[r["gold"] for r in records],
@@ -117,8 +126,10 @@ class EvalResult:
         return res
 
 
-def read_predictions(path: str | os.PathLike, labels: Sequence[str] = DFEW7, n_boot: int = 1000, seed: int = 0):
-    """Load a predictions JSONL written by :meth:`EvalResult.write_predictions`."""
+def read_predictions(path: str | os.PathLike, labels: Sequence[str] | None = None, n_boot: int = 1000,
+                     seed: int = 0):
+    """Load a predictions JSONL written by :meth:`EvalResult.write_predictions` (scored against the label
+    set it records unless ``labels`` is given)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} not found (write one with `omnibench eval`)")
@@ -136,13 +147,14 @@ def _read_table(path: Path) -> list[dict]:
 
 def read_external_predictions(path: str | os.PathLike, clips: Sequence, labels: Sequence[str] | None = None,
                               checkpoint: str | None = None, split: str | None = None, n_boot: int = 1000,
-                              seed: int = 0) -> EvalResult:
+                              seed: int = 0, split_ids: set[str] | None = None) -> EvalResult:
     """Score a predictions file made elsewhere against ``clips`` (their gold labels), as :class:`EvalResult`.
 
     ``labels``: the label set to resolve against (None: the clips' dataset's, see
     :func:`omnibench.labels.labels_for`). The result's ``extra`` holds ``n_missing`` (clips
-    without a prediction: unparseable, wrong) and ``n_unknown_ids`` (rows whose id is not among the clips:
-    skipped)."""
+    without a prediction: unparseable, wrong) and ``n_unknown_ids`` (rows whose id is not a clip of the
+    split: skipped; ``split_ids`` names the whole split when ``clips`` is only a part of it, so rows of
+    the rest are not counted as unknown)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} not found")
@@ -189,6 +201,6 @@ def read_external_predictions(path: str | os.PathLike, clips: Sequence, labels: 
         split=split if split is not None else (clips[0].split if clips else ""), mode="external",
     )
     res.metrics = metrics(res.gold, res.prediction, labels, n_boot=n_boot, seed=seed, status=res.status)
-    res.extra = {"n_missing": len(wanted - set(by_id)), "n_unknown_ids": len(set(by_id) - wanted),
+    res.extra = {"n_missing": len(wanted - set(by_id)), "n_unknown_ids": len(set(by_id) - (split_ids or wanted)),
                  "source": str(path)}
     return res

@@ -69,7 +69,7 @@ def evaluate_split(
     Args:
         clips: :class:`omnibench.data.manifest.Clip` records (gold = ``clip.label``).
         media: their decoded :class:`Media` (decoded here with ``decode_config``/``cache`` if None).
-        labels: the model's label set.
+        labels: the label set the split is scored against (its dataset's: :func:`omnibench.labels.labels_for`).
         config: :class:`EvalConfig` (modalities, generate|score mode, batch size, bootstrap).
         checkpoint / split: names stored with the predictions (split defaults to the clips' split).
     """

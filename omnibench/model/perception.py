@@ -27,7 +27,6 @@ logged (``history``) for the notebook's plot.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from omnibench.io import append_jsonl
 from omnibench.model.encoders import _inner
 from omnibench.model.inputs import ALL, build_inputs
 
@@ -306,9 +306,7 @@ def _record(history: list, log_path, stage: str, step: int, losses: list, sched,
     row = {"stage": stage, "step": step, "loss": float(np.mean(losses)), "learning_rate": sched.get_last_lr()[0], **extra}
     history.append(row)
     if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_jsonl(log_path, [row])
 
 
 def pretrain_tiny_base(
@@ -372,7 +370,9 @@ def build_tiny_base(
     cache = DecodeCache(cache_dir or manifest.parent / ".decode_cache")
     decode_cfg = DecodeConfig.coerce(decode)  # a model built from scratch: no checkpoint settings to read
     print(f"decode: {decode_cfg.describe()}")
-    media, _ = decode_clips(clips, decode_cfg, cache=cache, progress=progress)
+    media, report = decode_clips(clips, decode_cfg, cache=cache, progress=progress)
+    if report.skipped_no_audio or report.kept_without_audio:
+        print(f"perception pre-training: {report.summary()}")  # counted and said, whatever `progress` is
     kept = {m.clip_id for m in media}
     clips = [c for c in clips if c.id in kept]
     log = Path(log_path) if log_path else out / "perception.jsonl"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omnibench.answers import resolve_gold
 from omnibench.io import atomic_write_text, read_jsonl, write_json
 from omnibench.run import CHECKPOINTS, RunFolder
 from omnibench.stats import bootstrap_seeds_clips, mean_ci_over_seeds, paired_bootstrap_seeds_clips
@@ -40,12 +41,19 @@ def _ordered(splits: Sequence[str]) -> list[str]:
 
 
 def _predictions(run: RunFolder, checkpoint: str, split: str) -> dict[str, tuple] | None:
-    """id -> (gold, correct) from the full-input predictions file (None when absent)."""
+    """id -> (gold, correct) from the full-input predictions file (None when absent); unlabelled clips
+    are left out, as the evaluation leaves them out. A prediction is correct by the evaluation's rule:
+    its resolved label is the gold label (``prediction`` is already resolved against the split's labels)."""
     path = run.predictions_path(checkpoint, split)
     if not path.is_file():
         return None
-    return {r["id"]: (r["gold"], r.get("prediction") is not None and r.get("prediction") == r["gold"])
-            for r in read_jsonl(path)}
+    out = {}
+    for r in read_jsonl(path):
+        gold = resolve_gold(r["gold"], r.get("labels"))
+        if gold.status == "missing":
+            continue
+        out[r["id"]] = (gold.label, gold.status != "out_of_set" and r.get("prediction") == gold.label)
+    return out
 
 
 def aggregate_study(

@@ -232,9 +232,12 @@ def files_by_stem(folder: Path, exts: Sequence[str]) -> dict[str, Path]:
 
 def read_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, cells) for every non-empty row of a CSV file (BOM and stray spaces removed)."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f)  # line_num: the file line a row ends on (quoted fields may span lines)
-        return [(reader.line_num, [c.strip() for c in row]) for row in reader if any(c.strip() for c in row)]
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)  # line_num: the file line a row ends on (quoted fields may span lines)
+            return [(reader.line_num, [c.strip() for c in row]) for row in reader if any(c.strip() for c in row)]
+    except UnicodeDecodeError as e:  # never guess: a replaced byte could change a clip id or a label
+        raise DatasetLayoutError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8") from None
 
 
 def column(header: list[str], names: Iterable[str], path: Path) -> int:

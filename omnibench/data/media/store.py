@@ -107,10 +107,6 @@ class MediaStore:
         self._fixed = False  # from_media: holds what it was given, decodes nothing
         self.decoded = 0  # clips decoded (or read from the disk cache) by this store
 
-    @property
-    def cfg(self) -> DecodeConfig:  # the name recipes.MediaStore used
-        return self.config
-
     @classmethod
     def from_media(cls, media: Mapping[str, Media] | Sequence[Media]) -> MediaStore:
         """An in-memory store over already-decoded media (a mapping by clip id, or Media objects
@@ -194,7 +190,7 @@ class MediaStore:
                     raise MissingAudioError(f"clip {clip.id}: {e}") from e
                 self.skipped[clip.id] = f"no audio: {e}"
                 continue
-            except (MediaError, OSError, RuntimeError, ValueError) as e:
+            except (MediaError, OSError) as e:  # a bad file; a RuntimeError / ValueError is a bug or a setting: raised
                 if self.on_error == "error":
                     raise MediaError(f"clip {clip.id}: {e} (on_error='skip' leaves such clips out and counts them)") from e
                 self.skipped[clip.id] = f"{type(e).__name__}: {e}"

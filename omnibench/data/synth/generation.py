@@ -16,8 +16,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,23 +27,10 @@ from omnibench.data.synth.audio import render_audio
 from omnibench.data.synth.cues import CONDITIONS, LABELS, reasoning_text
 from omnibench.data.synth.plan import OOD_FACTORS, SPLITS, SynthConfig, default_shift, plan_clip
 from omnibench.data.synth.video import render_frames
-from omnibench.io import atomic_write_text
+from omnibench.io import atomic_path, atomic_write_text
 
 #: bump when the rendering changes, so resumed folders are regenerated
 GENERATOR_VERSION = 3
-
-
-@contextmanager
-def _renamed_into_place(path: Path) -> Iterator[Path]:
-    """A temporary name next to ``path`` for a writer that must be given a file name (PyAV); renamed
-    over ``path`` when the block succeeds, removed when it fails, so ``path`` is never half-written."""
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_mp4(
@@ -54,7 +40,7 @@ def write_mp4(
     import av
 
     path = Path(path)
-    with _renamed_into_place(path) as tmp, av.open(str(tmp), "w", format="mp4") as c:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as c:
         vs = c.add_stream("libx264", rate=fps)
         vs.width, vs.height = frames.shape[2], frames.shape[1]
         vs.pix_fmt = "yuv420p"
