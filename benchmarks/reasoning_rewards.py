@@ -17,6 +17,7 @@ is positive.
 
     python benchmarks/reasoning_rewards.py run --base runs/study_demo --name study_grounded --jobs 2
     python benchmarks/reasoning_rewards.py compare --base runs/study_demo --arm runs/study_grounded
+    python benchmarks/reasoning_rewards.py figures runs/demo      # one run folder's figures
 """
 
 from __future__ import annotations
@@ -160,7 +161,13 @@ def main(argv=None) -> int:
     c.add_argument("--base", required=True, type=Path)
     c.add_argument("--arm", required=True, type=Path)
     c.add_argument("--out", default=Path("benchmarks/results/reasoning_rewards.json"), type=Path)
+    f = sub.add_parser("figures", help="the same figures for one run folder (e.g. an older runs/demo)")
+    f.add_argument("run", type=Path)
     args = parser.parse_args(argv)
+    if args.cmd == "figures":
+        for key, value in sorted(_flatten(unit_figures(args.run)).items()):
+            print(f"{key:<40} {value:.3f}")
+        return 0
     if args.cmd == "run":
         print(run_arm(args.base, args.name, args.runs_dir, args.jobs))
         return 0
