@@ -5,9 +5,14 @@ reach generation or the log-probability passes. :class:`OmniGRPOTrainer` fixes t
 small overrides and otherwise leaves TRL's algorithm (sampling, group advantages, loss types,
 reward scaling, clipping, KL, logging, checkpointing) untouched:
 
+``get_train_dataloader()``
+    with ``dataloader_num_workers > 0`` (the recipe's ``media_workers``, 1 by default), TRL's
+    dataloader's worker processes decode each batch's distinct clips (:class:`DecodedMedia`, the
+    trainer's media store in each worker) while the current step trains, so a first epoch's cold
+    decoding leaves the training step's critical path.
 ``_generate_and_score_completions(inputs)``
-    decodes each distinct clip of the generation batch once (:class:`~omnibench.data.media.MediaStore`,
-    in memory over the disk cache), applies modality dropout per clip (the same for all G
+    takes each distinct clip's media from the batch (decoded by a worker) or, without workers,
+    decodes it once (:class:`~omnibench.data.media.MediaStore`, in memory over the disk cache), applies modality dropout per clip (the same for all G
     completions of a group, seeded by clip and step so every process agrees), runs the processor
     once for the distinct clips (``omnibench.model.build_inputs``) and splits the result into
     per-row media tensors that share storage across a group. It then calls TRL's method and
@@ -61,6 +66,7 @@ import torch
 import trl.trainer.grpo_trainer as _trl_grpo
 from trl import GRPOConfig, GRPOTrainer
 
+from omnibench.model.positions import batch_position_ids, rope_module
 from omnibench.recipes import (
     FiniteGradients,
     MetricsJSONL,
@@ -177,6 +183,29 @@ def _reference_model(ref_model):
         _trl_grpo.create_model_from_path = original
 
 
+#: the batch column the dataloader's workers fill with each row's decoded media (:class:`DecodedMedia`)
+DECODED = "omni_decoded"
+
+
+class DecodedMedia:
+    """A ``datasets`` transform that adds each row's decoded media (column :data:`DECODED`).
+
+    Applied by :meth:`OmniGRPOTrainer.get_train_dataloader` when the dataloader has worker processes:
+    the workers then decode the next batches' clips while the training process runs the current
+    step. A batch's distinct clips are decoded once (its G rows hold the same object, which the
+    worker sends once); ``store`` is the trainer's media store, each worker using its own copy (its
+    memory cache persists across epochs with persistent workers; the disk cache is shared). A clip
+    that cannot be decoded raises here, in the worker, and the dataloader re-raises it in training."""
+
+    def __init__(self, store: Callable[[str], Any]):
+        self.store = store
+
+    def __call__(self, batch: dict) -> dict:
+        ids = batch["clip_id"]
+        media = {cid: self.store(cid) for cid in dict.fromkeys(ids)}
+        return {**batch, DECODED: [media[cid] for cid in ids]}
+
+
 # ------------------------------------------------------------------------------------ trainer
 
 
@@ -207,7 +236,8 @@ class OmniGRPOTrainer(GRPOTrainer):
             G rows (``omnibench.model.generation.shared_prefill``; greedy outputs identical).
 
     Attributes ``identify_clips`` (rows name their clip: no tensor comparison, video patches once
-    per clip), ``reuse_frozen_encoders`` and ``share_prefill`` may be switched off after
+    per clip), ``reuse_frozen_encoders``, ``share_prefill`` and ``share_positions`` (position ids
+    once per clip) may be switched off after
     construction (benchmarks do).
     """
 
@@ -246,6 +276,8 @@ class OmniGRPOTrainer(GRPOTrainer):
         self.reuse_frozen_encoders = bool(reuse_frozen_encoders)
         self.share_prefill = bool(share_prefill)
         self._encoder_cache = None  # EncoderCache of the current generation batch
+        self.share_positions = True  # M-RoPE position ids once per clip (omnibench.model.positions)
+        self._position_cache: dict = {}  # each clip's prompt positions, for the current generation batch
         args.remove_unused_columns = False  # the clip_id column must reach _generate_and_score_completions
 
         ctx = contextlib.nullcontext()
@@ -352,8 +384,9 @@ class OmniGRPOTrainer(GRPOTrainer):
                 return p.dtype
         return None
 
-    def encode_clips(self, clip_ids: Sequence[str], train: bool) -> list[_Row]:
-        """Per-row prompt ids and media tensors; each distinct clip is decoded and processed once.
+    def encode_clips(self, clip_ids: Sequence[str], train: bool, decoded: dict | None = None) -> list[_Row]:
+        """Per-row prompt ids and media tensors; each distinct clip is decoded and processed once
+        (``decoded``: clip id -> media already decoded, by the dataloader's workers).
 
         With ``train`` and ``modality_dropout > 0``, a clip may lose its video or audio block; the
         choice depends only on (seed, step, clip id), so all completions of a group and all
@@ -364,7 +397,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         distinct = list(dict.fromkeys(clip_ids))
         media, mods = [], []
         for cid in distinct:
-            m = self.media_store(cid)
+            m = decoded[cid] if decoded and cid in decoded else self.media_store(cid)
             rng = random.Random(stable_seed(self.args.seed, self.state.global_step, cid))
             m, keep = modality_dropout(m, self.modality_dropout if train else 0.0, rng, self.droppable.get(cid))
             media.append(m)
@@ -376,15 +409,29 @@ class OmniGRPOTrainer(GRPOTrainer):
 
     # -------------------------------------------------------------- overrides of TRL
 
+    def get_train_dataloader(self):
+        """TRL's dataloader; with worker processes, they also decode each batch's clips (:class:`DecodedMedia`)."""
+        dataset = self.train_dataset
+        if self.args.dataloader_num_workers > 0 and hasattr(dataset, "with_transform") and "clip_id" in getattr(
+                dataset, "column_names", ()):
+            self.train_dataset = dataset.with_transform(DecodedMedia(self.media_store))
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.train_dataset = dataset
+
     def _generate_and_score_completions(self, inputs):
         if "clip_id" not in inputs[0]:
             raise KeyError("OmniGRPOTrainer's train dataset needs a 'clip_id' column naming each row's clip")
-        rows = self.encode_clips([x["clip_id"] for x in inputs], train=self.model.training)
+        decoded = {x["clip_id"]: x[DECODED] for x in inputs if DECODED in x}
+        inputs = [{k: v for k, v in x.items() if k != DECODED} for x in inputs]  # not a reward kwarg
+        rows = self.encode_clips([x["clip_id"] for x in inputs], train=self.model.training, decoded=decoded)
         inputs = [{**x, "modalities": ",".join(sorted(r.modalities))} for x, r in zip(inputs, rows)]
         self._pending_rows, self._active_media = rows, [r.media for r in rows]
         from omnibench.model.encoders import EncoderCache
 
         self._encoder_cache = EncoderCache()  # frozen towers' outputs, for this generation batch
+        self._position_cache = {}
         guard = self.accelerator.unwrap_model(self.model).register_forward_hook(self._check_sampling_logits)
         try:
             with self._clips_known(self.model, self._active_media), self._prefill_once(rows):
@@ -433,6 +480,10 @@ class OmniGRPOTrainer(GRPOTrainer):
                                   distinct_video=self._compact(model))
             if compute_aux_loss:
                 extra["output_router_logits"] = True
+            rope = rope_module(model) if self.share_positions and self.identify_clips else None
+            if rope is not None:
+                extra["position_ids"] = batch_position_ids(rope, ids, mask, media[start:end], ids.size(1) - logits_to_keep,
+                                                           cache=self._position_cache)
             with self._clips_known(model, media[start:end]), self.accelerator.autocast():
                 out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, **extra)
             logps.append(out.log_probs[:, -logits_to_keep:])
@@ -464,13 +515,13 @@ class OmniGRPOTrainer(GRPOTrainer):
             ids[i, width_p - len(r.prompt_ids) : width_p] = torch.tensor(r.prompt_ids)
             ids[i, width_p : width_p + len(c)] = torch.tensor(c)
             mask[i, width_p - len(r.prompt_ids) : width_p + len(c)] = 1
-        self._active_media, cache = [r.media for r in rows], self._encoder_cache
-        self._encoder_cache = None  # a fresh pass: nothing reused from a training step
+        self._active_media, cache, positions = [r.media for r in rows], self._encoder_cache, self._position_cache
+        self._encoder_cache, self._position_cache = None, None  # a fresh pass: nothing reused from a training step
         try:
             logps, _, _ = self._get_per_token_logps_and_entropies(
                 self.model, ids.to(device), mask.to(device), width_c)
         finally:
-            self._active_media, self._encoder_cache = None, cache
+            self._active_media, self._encoder_cache, self._position_cache = None, cache, positions
         return [logps[i, : len(c)].cpu() for i, c in enumerate(comp)]
 
 
@@ -500,6 +551,9 @@ class GRPORecipe(TrainRecipe):
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
     beta: float = field(default=0.04, metadata={"help": "KL coefficient (R1-Omni/open-r1: 0.04; 0 = no reference)"})
     resume: bool | str = field(default=False, metadata={"help": "true = last checkpoint in out/checkpoints; or a path"})
+    media_workers: int = field(
+        default=1, metadata={"help": "dataloader worker processes that decode the next steps' clips while a step "
+                                     "trains (dataloader_num_workers; 0 = decode in the training process)"})
 
     @staticmethod
     def trainer_args_class():
@@ -525,7 +579,13 @@ class GRPORecipe(TrainRecipe):
                 "max_completion_length", "temperature", "beta")
         args = {key: getattr(self, key) for key in keys}
         args["reward_weights"] = resolve_rewards(self.rewards)[1]
+        if self.media_workers < 0:
+            raise ValueError(f"media_workers must be >= 0, got {self.media_workers}")
         args.update(common_args(self))  # the recipe's `trainer` entries win
+        mine = self.trainer or {}
+        if "dataloader_num_workers" not in mine:
+            args["dataloader_num_workers"] = self.media_workers
+        args.setdefault("dataloader_persistent_workers", args["dataloader_num_workers"] > 0)
         return GRPOConfig(**args)
 
 

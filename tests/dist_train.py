@@ -32,14 +32,17 @@ trainers: dict = {}
 
 
 class Recording:
-    """A media store that notes every clip this rank asked for."""
+    """A media store that notes every clip this rank asked for, in ``OUT/rank<R>_decoded_<stage>.txt``
+    (its dataloader's worker processes, which decode GRPO's clips, append there too)."""
 
     def __init__(self, store, stage: str):
         self.store, self.stage = store, stage
-        record["decoded"].setdefault(stage, [])
+        self.log = OUT / f"rank{RANK}_decoded_{stage}.txt"
+        self.log.write_text("")
 
     def __call__(self, clip_id):
-        record["decoded"][self.stage].append(clip_id)
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {clip_id}\n")
         return self.store(clip_id)
 
 
@@ -74,8 +77,8 @@ transformers.PreTrainedModel.save_pretrained = save_pretrained
 _encode = grpo_mod.OmniGRPOTrainer.encode_clips
 
 
-def encode_clips(self, clip_ids, train):
-    rows = _encode(self, clip_ids, train)
+def encode_clips(self, clip_ids, train, **kw):
+    rows = _encode(self, clip_ids, train, **kw)
     for cid, row in zip(clip_ids, rows):
         record["dropout"].append([self.state.global_step, cid, sorted(row.modalities)])
     return rows
@@ -102,4 +105,8 @@ grpo_mod.run_grpo({**common, "model": str(sft_model), "out": str(OUT / "grpo"), 
                    "rewards": {"accuracy": 1.0, "dist_length": 1.0}})
 torch.save(trainers["grpo"].accelerator.unwrap_model(trainers["grpo"].model).state_dict(),
            OUT / f"rank{RANK}_grpo.pt")
+for stage in ("sft", "grpo"):
+    calls = [line.split() for line in (OUT / f"rank{RANK}_decoded_{stage}.txt").read_text().splitlines()]
+    record["decoded"][stage] = [cid for _, cid in calls]
+    record.setdefault("decoded_in_rank_process", {})[stage] = sum(int(pid) == os.getpid() for pid, _ in calls)
 (OUT / f"rank{RANK}.json").write_text(json.dumps(record, indent=1))

@@ -93,6 +93,8 @@ def test_each_rank_decoded_only_its_own_clips(run):
     assert sft[0] | sft[1] == cold  # 2 steps x 2 ranks x 2 clips = the 8 cold-start clips, once each
     grpo = [[cid for _, cid, _ in rec["dropout"]] for rec in run["ranks"]]
     assert all(set(rec["decoded"]["grpo"]) == set(g) for rec, g in zip(run["ranks"], grpo))
+    # GRPO's clips are decoded by each rank's dataloader worker (media_workers: 1), not on the step's path
+    assert all(rec["decoded_in_rank_process"]["grpo"] == 0 for rec in run["ranks"])
 
 
 def test_checkpoints_and_the_final_model_are_written_once(run):

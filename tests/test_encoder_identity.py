@@ -352,3 +352,47 @@ def test_grpo_with_lora_encodes_each_distinct_clip_once_per_step(tiny, tmp_path)
     trainer.train()
     towers.remove()
     assert steps == [(2, 2), (2, 2)]
+
+
+# ------------------------------------------------------------------------------------ positions
+
+
+def test_position_ids_once_per_clip_are_the_models_own(tiny):
+    """batch_position_ids (one get_rope_index per clip, prompt only) = get_rope_index over the whole
+    batch, at every position: mixed modality sets, a shorter clip, left-padded prompts and completions
+    of different lengths, right-padded; with a cache, a second pass computes nothing."""
+    from omnibench.grpo import split_media_rows
+    from omnibench.model.positions import batch_position_ids, rope_module
+
+    model, processor = tiny
+    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6)
+    batch = build_inputs(processor, [media[i] for i in ROWS], list(MODS))
+    rows = split_media_rows(batch, list(MODS))
+    for (_, m), c in zip(rows, ROWS):
+        m["clip_key"] = f"c{c}"
+    width = max(len(ids) for ids, _ in rows)
+    comp_lens = [5, 3, 0, 7, 7, 2, 6, 1]
+    ids = torch.zeros(len(rows), width + 7, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    gen = torch.Generator().manual_seed(0)
+    for i, ((p, _), n) in enumerate(zip(rows, comp_lens)):
+        ids[i, width - len(p):width] = torch.tensor(p)
+        ids[i, width:width + n] = torch.randint(100, 200, (n,), generator=gen)
+        mask[i, width - len(p):width + n] = 1
+    media_rows = [m for _, m in rows]
+    rope = rope_module(model)
+    video = [m for m in media_rows if "video_grid_thw" in m]
+    audio = [m for m in media_rows if "feature_attention_mask" in m]
+    want, _ = rope.get_rope_index(
+        ids, None, torch.cat([m["video_grid_thw"] for m in video]), mask, False,
+        torch.cat([m["feature_attention_mask"].sum(1) for m in audio]),
+        torch.cat([m["video_second_per_grid"] for m in video]))
+    cache = {}
+    got = batch_position_ids(rope, ids, mask, media_rows, width, cache=cache)
+    assert torch.equal(got, want)
+    assert len(cache) == 4  # c0 (both), c1 (video), c2 (audio), c2 (both)
+    rope.get_rope_index = _no_comparison  # the second pass (the loss pass after the reference's) reuses them
+    try:
+        assert torch.equal(batch_position_ids(rope, ids, mask, media_rows, width, cache=cache), want)
+    finally:
+        del rope.get_rope_index

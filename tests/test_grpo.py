@@ -161,27 +161,51 @@ def test_completion_logprobs_depend_on_the_clips_video_and_audio(tiny, tmp_path)
 
 
 class CountingStore:
-    def __init__(self, media):
-        self.media, self.calls = media, []
+    """Media by clip id; each call is recorded in this process (``calls``) and in ``log``, a file every
+    process appends to (a dataloader worker's calls show there)."""
+
+    def __init__(self, media, log):
+        self.media, self.calls, self.log = media, [], log
 
     def __call__(self, clip_id):
         self.calls.append(clip_id)
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(clip_id + "\n")
         return self.media[clip_id]
 
 
 @pytest.mark.slow
-def test_each_clip_is_decoded_once_per_step_and_dropout_is_per_group(tiny, tmp_path):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_each_clip_is_decoded_once_per_step_and_dropout_is_per_group(tiny, tmp_path, workers):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    store = CountingStore(_media(4))
-    recipe = _recipe(tmp_path, max_steps=2, modality_dropout=1.0)
+    store = CountingStore(_media(4), tmp_path / "calls.txt")
+    recipe = _recipe(tmp_path, max_steps=2, modality_dropout=1.0, media_workers=workers)
     trainer = build_trainer(recipe, model, processor, store, _clips(4))
     trainer.train()
-    assert len(store.calls) == 2 * 2  # 2 steps x 2 distinct clips (8 completions = 2 groups of 4)
+    everywhere = store.log.read_text().split()
+    assert len(everywhere) == 2 * 2  # 2 steps x 2 distinct clips (8 completions = 2 groups of 4)
+    # with a worker, it decoded every clip: none on the training step's path
+    assert len(store.calls) == (0 if workers else 4)
     rows = trainer.encode_clips(["c0"] * 4 + ["c1"] * 4, train=True)
     for group in (rows[:4], rows[4:]):
         assert len({r.modalities for r in group}) == 1 and len(group[0].modalities) == 1
         assert all(r.media is group[0].media for r in group)  # one processed tensor set per clip
     assert {r.modalities for r in trainer.encode_clips(["c0", "c1"], train=False)} == {frozenset({"video", "audio"})}
+
+
+class BrokenStore(CountingStore):
+    def __call__(self, clip_id):
+        if clip_id == "c1":
+            raise RuntimeError(f"cannot decode clip {clip_id}: /data/c1.mp4 is truncated")
+        return super().__call__(clip_id)
+
+
+def test_a_clip_a_worker_cannot_decode_stops_training_naming_it(tiny, tmp_path):
+    model, processor = copy.deepcopy(tiny[0]), tiny[1]
+    store = BrokenStore(_media(4), tmp_path / "calls.txt")
+    trainer = build_trainer(_recipe(tmp_path, media_workers=1), model, processor, store, _clips(4))
+    with pytest.raises(RuntimeError, match=r"c1\.mp4 is truncated"):
+        trainer.train()
 
 
 @pytest.mark.slow
@@ -304,8 +328,8 @@ def test_the_trainer_hands_each_reward_the_modalities_its_row_had(tiny, tmp_path
     built = []
     encode = trainer.encode_clips
 
-    def recording(clip_ids, train):
-        rows = encode(clip_ids, train)
+    def recording(clip_ids, train, **kw):
+        rows = encode(clip_ids, train, **kw)
         if train:
             built.append([(cid, ",".join(sorted(r.modalities))) for cid, r in zip(clip_ids, rows)])
         return rows
