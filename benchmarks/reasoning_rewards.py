@@ -23,65 +23,30 @@ is positive.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import datetime as dt
+import json
 import platform
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from omnibench.io import read_json, read_jsonl, write_json
+from omnibench.io import read_jsonl, write_json
 from omnibench.rewards import consistency_reward, grounding_reward
 from omnibench.run import RunFolder
 from omnibench.stats import mean_ci_over_seeds
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import arms
+from arms import units
+
 GROUNDED_REWARDS = {"accuracy": 1.0, "format": 1.0, "grounding": 1.0, "consistency": 1.0}
-REUSED = ("data", "checkpoints/base", "checkpoints/cold_start", "checkpoints/label_sft", "notebooks/01_data.ipynb",
-          "notebooks/02_cold_start.ipynb", "params.yaml", "state.json", "study_recipe.yaml")
-
-
-def units(study: Path) -> list[str]:
-    return sorted(p.name for p in study.iterdir() if p.is_dir() and p.name.startswith("seed")
-                  and (p / "metrics.json").is_file())
-
-
-def prepare_unit(base: Path, arm: Path, unit: str) -> Path:
-    """Copy a base unit's data and cold-start outputs into the arm, with its recipe's GRPO rewards changed."""
-    src, dst = base / unit, arm / unit
-    dst.mkdir(parents=True, exist_ok=True)
-    for rel in REUSED:
-        s = src / rel
-        if s.is_dir():
-            shutil.copytree(s, dst / rel, dirs_exist_ok=True)
-        elif s.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(s, dst / rel)
-    metrics = read_json(src / "metrics.json", default={})
-    write_json(dst / "metrics.json", {k: metrics[k] for k in ("data", "training", "timing") if k in metrics})
-    recipe = yaml.safe_load((base / "recipes" / f"{unit}.yaml").read_text(encoding="utf-8"))
-    recipe.setdefault("grpo", {})["rewards"] = dict(GROUNDED_REWARDS)
-    path = arm / "recipes" / f"{unit}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    return path
+#: the grounded arm's change to the base recipe
+GROUNDED = ["grpo.rewards=" + json.dumps(GROUNDED_REWARDS)]
 
 
 def run_arm(base: Path, name: str, runs_dir: Path, jobs: int) -> Path:
-    arm = runs_dir / name
-    todo = []
-    for unit in units(base):
-        recipe = prepare_unit(base, arm, unit)
-        todo.append([sys.executable, "-m", "omnibench", "run", "--config", str(recipe), "--name", unit,
-                     "--runs-dir", str(arm), "--from", "grpo", "--quiet"])
-    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for cmd, rc in zip(todo, pool.map(lambda c: subprocess.run(c, check=False).returncode, todo)):
-            if rc:
-                raise SystemExit(f"{' '.join(cmd)} failed with exit status {rc}")
-    return arm
+    return arms.run_arm(base, runs_dir / name, GROUNDED, jobs)
 
 
 def unit_figures(run_dir: Path, splits=("test_id", "test_actors", "test_ood")) -> dict:

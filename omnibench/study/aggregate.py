@@ -40,7 +40,7 @@ def _ordered(splits: Sequence[str]) -> list[str]:
     return [s for s in SPLIT_ORDER if s in seen] + [s for s in seen if s not in SPLIT_ORDER]
 
 
-def _predictions(run: RunFolder, checkpoint: str, split: str) -> dict[str, tuple] | None:
+def clip_correctness(run: RunFolder, checkpoint: str, split: str) -> dict[str, tuple] | None:
     """id -> (gold, correct) from the full-input predictions file (None when absent); unlabelled clips
     are left out, as the evaluation leaves them out. A prediction is correct by the evaluation's rule:
     its resolved label is the gold label (``prediction`` is already resolved against the split's labels)."""
@@ -86,7 +86,7 @@ def aggregate_study(
     for n, r in runs.items():
         for ck in checkpoints:
             for sp in splits:
-                preds[(n, ck, sp)] = _predictions(r, ck, sp) if sp in evals[n].get(ck, {}) else None
+                preds[(n, ck, sp)] = clip_correctness(r, ck, sp) if sp in evals[n].get(ck, {}) else None
 
     def codes_for(sp: str) -> dict[str, int]:
         golds = sorted({g for (n, _, s), p in preds.items() if s == sp and p for g, _ in p.values()})
