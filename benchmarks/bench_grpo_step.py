@@ -9,6 +9,10 @@ x G=4 completions per step, 48 new tokens, beta 0.04, modality dropout 0.3) on t
 * ``omni``                OmniGRPOTrainer as shipped: rows named by clip (encoders once per distinct
                           clip and pass, video patches collated once per clip, no tensor comparison),
                           prompt prefilled once per clip, frozen-tower reuse (idle here: towers train);
+                          each batch's clips decoded by a dataloader worker process while the
+                          step before it trains (``media_workers: 1``);
+* ``omni_inline``         ``omni`` decoding in the training process, inside the step (``media_workers: 0``,
+                          as before the workers);
 * ``omni_warm``           ``omni`` with the clips decoded before the run (memory hits, as in every
                           epoch after the first);
 * ``omni_noprefill``      ``omni`` without the shared prefill (``share_prefill = False``);
@@ -25,7 +29,8 @@ The variants run in turn, ``--rounds`` times (A B C, C B A, A B C ...): step tim
 all timed steps, and every ratio is computed within each round (its variants ran back to back) and
 then summarised by the median over rounds, so a load change on a shared machine between rounds does
 not masquerade as a speed-up. Each ratio is given on wall time and (``*_cpu``) on the process's CPU
-time, which the other processes' load moves far less (one torch thread). Each step is broken down by
+time, which the other processes' load moves far less (one torch thread); ``worker_cpu_s_per_step`` is
+the CPU time of the dataloader's worker processes (decoding off the step's path), per step. Each step is broken down by
 wrapping the trainer's methods (nothing in omnibench is edited for this): ``decode`` (media decoding,
 cold: every step brings 16 clips not seen before, as the demo's first epoch does), ``processor``
 (prompt + video processor + Whisper features; the tokenizer for ``trl_text``), ``prompt_collate``,
@@ -56,7 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
-VARIANTS = ("omni", "omni_warm", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
+VARIANTS = ("omni", "omni_inline", "omni_warm", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
 QUICK_VARIANTS = ("omni", "omni_noopt", "trl_text")
 SECTIONS = ("decode", "processor", "prompt_collate", "generation", "ref_logprobs", "rewards",
             "loss_forward", "backward", "optimizer")
@@ -67,6 +72,7 @@ PARTS = ("encoders", "rope_index", "scatter", "language_model")
 #: prefilled once per clip, towers frozen)
 OPTIONS = {
     "omni": (True, True, True, True, False),
+    "omni_inline": (True, True, True, True, False),
     "omni_warm": (True, True, True, True, False),
     "omni_noprefill": (True, True, True, False, False),
     "omni_content": (True, False, False, False, False),
@@ -146,6 +152,8 @@ def omni_trainer(recipe, clips, variant: str, timers):
     if variant == "omni_warm":  # decoded before the run: every epoch after the first (memory hits)
         for c in clips:
             store(c.id)
+    if variant == "omni_inline" and hasattr(recipe, "media_workers"):
+        recipe.media_workers = 0
     trainer = build_trainer(recipe, model, processor, media_store=store, clips=clips)
     set_dedupe(trainer, share)
     # switches of OmniGRPOTrainer (absent in versions before them: then the variant runs as shipped)
@@ -177,6 +185,7 @@ def text_trainer(recipe, clips, prompt_len: int):
     model, processor = build_tiny(seed=recipe.seed)
     prompt = text_prompt(processor, prompt_len)
     config = recipe.grpo_config()
+    config.dataloader_num_workers, config.dataloader_persistent_workers = 0, False  # TRL's default: no media to decode
     config.generation_kwargs = {**(config.generation_kwargs or {}), "suppress_tokens": media_token_ids(processor)}
     ds = Dataset.from_list([{"prompt": prompt, "label": c.label} for c in clips])
     funcs, _ = resolve_rewards(recipe.rewards)
@@ -343,9 +352,17 @@ def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | 
     With ``profile`` (a file name), the whole run is recorded by ``torch.profiler`` and the operators
     with the most self CPU time are written to that file (and returned under ``profile_top``).
     """
+    import gc
+    import resource
+
     import torch
 
+    def children_cpu() -> float:
+        use = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return use.ru_utime + use.ru_stime
+
     timers = common.Timers()
+    workers_before = children_cpu()
     with tempfile.TemporaryDirectory() as out:
         recipe = demo_recipe(out, steps + warmup, quick)
         torch.manual_seed(recipe.seed)
@@ -373,8 +390,11 @@ def run_variant(variant: str, clips, steps: int, warmup: int, prompt_len: int | 
             parts.remove()
         lengths = [r.get("completions/mean_length") for r in trainer.state.log_history
                    if "completions/mean_length" in r]
+        del trainer
+        gc.collect()  # the dataloader's workers exit (and are reaped) with their iterator
     timed = clock.steps[warmup:]
     result = {"steps": timed, "completion_len": lengths[warmup:],
+              "worker_cpu_s_per_step": (children_cpu() - workers_before) / (warmup + steps),
               "batch": recipe.per_device_train_batch_size, "G": recipe.num_generations}
     if prof is not None:
         result["profile_top"] = profile_table(prof, profile, warmup + steps, variant)
@@ -414,6 +434,7 @@ def summarise(runs: list[dict]) -> dict:
         "s_per_step": common.rnd(wall),
         "s_per_step_mean": common.rnd(mean_wall),
         "cpu_s_per_step": common.rnd(statistics.median(s.get("cpu", 0.0) for s in steps)),
+        "worker_cpu_s_per_step": common.rnd(statistics.fmean(r.get("worker_cpu_s_per_step", 0.0) for r in runs)),
         "samples_per_s": common.rnd(batch / wall, 3),
         "clips_per_s": common.rnd(batch / G / wall, 3),
         "breakdown_s": {**{k: common.rnd(med[k]) for k in SECTIONS}, "other": common.rnd(other)},
@@ -487,6 +508,7 @@ def main(argv=None) -> dict:
              "noopt_over_opt": ("omni_noopt", "omni"), "content_over_identity": ("omni_content", "omni"),
              "noprefill_over_prefill": ("omni_noprefill", "omni"), "content_over_trl": ("omni_content", "trl_text"),
              "omni_warm_over_trl": ("omni_warm", "trl_text"),
+             "omni_inline_over_trl": ("omni_inline", "trl_text"), "inline_over_workers": ("omni_inline", "omni"),
              "omni_frozen_over_trl": ("omni_frozen", "trl_text"),
              "frozen_nocache_over_cache": ("omni_frozen_nocache", "omni_frozen")}
     ratios = {name: common.ratio_summary(per_round(a, b)) for name, (a, b) in pairs.items()
