@@ -13,6 +13,8 @@ x G=4 completions per step, 48 new tokens, beta 0.04, modality dropout 0.3) on t
                           step before it trains (``media_workers: 1``);
 * ``omni_inline``         ``omni`` decoding in the training process, inside the step (``media_workers: 0``,
                           as before the workers);
+* ``omni_nopositions``    ``omni`` with the M-RoPE position ids computed per row by the model
+                          (``share_positions = False``) instead of once per clip;
 * ``omni_warm``           ``omni`` with the clips decoded before the run (memory hits, as in every
                           epoch after the first);
 * ``omni_noprefill``      ``omni`` without the shared prefill (``share_prefill = False``);
@@ -61,7 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
-VARIANTS = ("omni", "omni_inline", "omni_warm", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
+VARIANTS = ("omni", "omni_inline", "omni_nopositions", "omni_warm", "omni_noprefill", "omni_content", "omni_noopt", "trl_text", "omni_frozen", "omni_frozen_nocache")
 QUICK_VARIANTS = ("omni", "omni_noopt", "trl_text")
 SECTIONS = ("decode", "processor", "prompt_collate", "generation", "ref_logprobs", "rewards",
             "loss_forward", "backward", "optimizer")
@@ -73,6 +75,7 @@ PARTS = ("encoders", "rope_index", "scatter", "language_model")
 OPTIONS = {
     "omni": (True, True, True, True, False),
     "omni_inline": (True, True, True, True, False),
+    "omni_nopositions": (True, True, True, True, False),
     "omni_warm": (True, True, True, True, False),
     "omni_noprefill": (True, True, True, False, False),
     "omni_content": (True, False, False, False, False),
@@ -160,6 +163,8 @@ def omni_trainer(recipe, clips, variant: str, timers):
     for attr, on in (("identify_clips", identify), ("reuse_frozen_encoders", reuse), ("share_prefill", prefill)):
         if hasattr(trainer, attr):
             setattr(trainer, attr, on)
+    if variant == "omni_nopositions" and hasattr(trainer, "share_positions"):
+        trainer.share_positions = False
     trainer.media_store = timers.timed(store, "decode")
     return trainer, processor
 
@@ -509,6 +514,7 @@ def main(argv=None) -> dict:
              "noprefill_over_prefill": ("omni_noprefill", "omni"), "content_over_trl": ("omni_content", "trl_text"),
              "omni_warm_over_trl": ("omni_warm", "trl_text"),
              "omni_inline_over_trl": ("omni_inline", "trl_text"), "inline_over_workers": ("omni_inline", "omni"),
+             "nopositions_over_positions": ("omni_nopositions", "omni"),
              "omni_frozen_over_trl": ("omni_frozen", "trl_text"),
              "frozen_nocache_over_cache": ("omni_frozen_nocache", "omni_frozen")}
     ratios = {name: common.ratio_summary(per_round(a, b)) for name, (a, b) in pairs.items()
