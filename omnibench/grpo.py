@@ -66,6 +66,7 @@ import torch
 import trl.trainer.grpo_trainer as _trl_grpo
 from trl import GRPOConfig, GRPOTrainer
 
+from omnibench.model.inputs import _AUDIO_KEYS, _VIDEO_KEYS, collate_media, split_media_rows
 from omnibench.model.positions import batch_position_ids, rope_module
 from omnibench.recipes import (
     FiniteGradients,
@@ -90,78 +91,6 @@ METRIC_ALIASES = {
     "format_rate": "rewards/format_reward/mean",
     "completion_length": "completions/mean_length",
 }
-
-_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid")
-_AUDIO_KEYS = ("input_features", "feature_attention_mask")
-
-
-# ------------------------------------------------------------------------------------ media tensors
-
-
-def split_media_rows(batch, modalities: Sequence[frozenset]) -> list[tuple[list[int], dict]]:
-    """Split a ``build_inputs`` batch into per-row ``(prompt_ids, media_tensors)``.
-
-    Video tensors are flattened over patches, one ``video_grid_thw`` row per clip that has video;
-    audio tensors have one row per clip that has audio; ``modalities[i]`` says which row has what.
-    """
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    rows: list[tuple[list[int], dict]] = []
-    v = a = offset = 0
-    for r, mods in enumerate(modalities):
-        media: dict[str, torch.Tensor] = {}
-        if "video" in mods:
-            n = int(batch["video_grid_thw"][v].prod())
-            media["pixel_values_videos"] = batch["pixel_values_videos"][offset : offset + n]
-            media["video_grid_thw"] = batch["video_grid_thw"][v : v + 1]
-            if "video_second_per_grid" in batch:
-                media["video_second_per_grid"] = batch["video_second_per_grid"][v : v + 1]
-            offset, v = offset + n, v + 1
-        if "audio" in mods:
-            media["input_features"] = batch["input_features"][a : a + 1]
-            media["feature_attention_mask"] = batch["feature_attention_mask"][a : a + 1]
-            a += 1
-        rows.append((ids[r][mask[r].bool()].tolist(), media))
-    n_video = 0 if "pixel_values_videos" not in batch else batch["pixel_values_videos"].shape[0]
-    n_audio = 0 if "input_features" not in batch else batch["input_features"].shape[0]
-    if offset != n_video or a != n_audio:
-        raise RuntimeError(
-            f"build_inputs returned {n_video} video patches / {n_audio} audio rows, but the modalities "
-            f"account for {offset} / {a}: the processor output and the modality sets disagree"
-        )
-    return rows
-
-
-def collate_media(rows: Sequence[dict], device=None, dtype=None, distinct_video: bool = False) -> dict[str, torch.Tensor]:
-    """Model keyword arguments for a batch of per-row media (audio features padded to the longest).
-
-    ``distinct_video``: ``pixel_values_videos`` holds each distinct clip's patches once (rows name
-    their clip by ``clip_key``), for a pass under ``clip_identity(..., compact_video=True)``.
-    """
-    out: dict[str, torch.Tensor] = {}
-    videos = [r for r in rows if "pixel_values_videos" in r]
-    if videos:
-        for key in _VIDEO_KEYS:
-            if key == "pixel_values_videos" and distinct_video:
-                from omnibench.model.encoders import distinct_videos
-
-                out[key] = distinct_videos(videos)
-            elif all(key in r for r in videos):
-                out[key] = torch.cat([r[key] for r in videos])
-    audios = [r for r in rows if "input_features" in r]
-    if audios:
-        width = max(r["input_features"].shape[-1] for r in audios)
-
-        def pad(t):
-            return torch.nn.functional.pad(t, (0, width - t.shape[-1]))
-
-        out["input_features"] = torch.cat([pad(r["input_features"]) for r in audios])
-        out["feature_attention_mask"] = torch.cat([pad(r["feature_attention_mask"]) for r in audios])
-    for key, t in out.items():
-        kw = {"device": device} if device is not None else {}
-        if dtype is not None and t.is_floating_point():
-            kw["dtype"] = dtype
-        out[key] = t.to(**kw) if kw else t
-    return out
 
 
 @dataclass

@@ -7,8 +7,9 @@ set. :func:`run_sft` does the first stage with transformers' ``Trainer``:
 * the dataset is the manifest's ``cold_start`` split; each example is ``(clip id, target text)``;
 * :class:`OmniSFTCollator` takes each clip's decoded media from a
   :class:`~omnibench.data.media.MediaStore` (decoded once, then reused every epoch), applies modality
-  dropout, and calls ``omnibench.model.build_inputs(..., completions=targets, return_labels=True)``,
-  so the loss covers the assistant tokens only (prompt, media placeholders and padding are -100);
+  dropout, and batches the clips as ``omnibench.model.build_inputs(..., completions=targets,
+  return_labels=True)`` would (each clip processed once per modality set and kept:
+  ``omnibench.model.inputs.clip_row`` / ``collate_rows``), so the loss covers the assistant tokens only (prompt, media placeholders and padding are -100);
 * ``mode: explained`` trains on ``clip.meta["reasoning"]``; ``mode: label_only`` trains on
   ``<answer>label</answer>`` with no think block at all -- the paper's "label-only SFT" baseline,
   which (by design) earns no format reward;
@@ -123,22 +124,25 @@ class OmniSFTCollator:
         self.rng = random.Random(seed)
         self.droppable = droppable or {}  # clip id -> modalities dropout may remove (default: both)
         self.seen: dict[str, int] = {}  # how often each modality set was used (for the report)
+        #: (clip id, modalities shown) -> the clip's processor output (prompt ids, media tensors): each clip
+        #: is processed once per modality set, not once per epoch (collated as build_inputs would batch it)
+        self._rows: dict[tuple[str, frozenset], tuple[list[int], dict]] = {}
 
     def __call__(self, features: Sequence[dict]) -> dict:
-        from omnibench.model.inputs import available_modalities, build_inputs
+        from omnibench.model.inputs import available_modalities, clip_row, collate_rows
 
-        media, mods, targets = [], [], []
+        rows, targets = [], []
         for f in features:
             full = self.media_store(f["clip_id"])
             m, keep = modality_dropout(full, self.p, self.rng, self.droppable.get(f["clip_id"]))
-            media.append(m)
-            mods.append(keep)
+            key = (f["clip_id"], keep)
+            if key not in self._rows:
+                self._rows[key] = clip_row(self.processor, m, keep, self.prompt)
+            rows.append(self._rows[key])
             targets.append(self._target(f, keep, dropped=keep != available_modalities(full)))
             name = ",".join(sorted(keep)) or "none"
             self.seen[name] = self.seen.get(name, 0) + 1
-        batch = build_inputs(self.processor, media, mods, prompt=self.prompt,
-                             completions=targets, return_labels=True)
-        return dict(batch)
+        return dict(collate_rows(self.processor.tokenizer, rows, targets, return_labels=True))
 
     @staticmethod
     def _target(feature: dict, keep: frozenset[str], dropped: bool) -> str:

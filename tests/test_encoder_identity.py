@@ -396,3 +396,38 @@ def test_position_ids_once_per_clip_are_the_models_own(tiny):
         assert torch.equal(batch_position_ids(rope, ids, mask, media_rows, width, cache=cache), want)
     finally:
         del rope.get_rope_index
+
+
+# ------------------------------------------------------------------------------------ processed clips
+
+
+def test_clip_inputs_batches_are_build_inputs_batches(tiny):
+    """ClipInputs (each clip processed once, collated per batch) = build_inputs on the same clips: ids,
+    mask, labels, video patches and grids, audio features on every frame the mask keeps; the logits
+    and the loss are bit for bit the same. Clips of different lengths, one without video."""
+    from omnibench.model.inputs import ClipInputs
+
+    model, processor = tiny
+    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6) + _media(1, seed=7, frames=8, seconds=1.4)
+    mods = [ALL, ALL, AUDIO, ALL]
+    cache = ClipInputs(processor, media, mods)
+    texts = ["<answer>happy</answer>", "<think>a face</think><answer>sad</answer>", "x", "<answer>angry</answer>"]
+    for idx in ([0, 1, 2, 3], [3, 2, 0], [2, 2, 1]):
+        for comps in (None, [texts[i] for i in idx]):
+            want = build_inputs(processor, [media[i] for i in idx], [mods[i] for i in idx],
+                                completions=comps, return_labels=comps is not None)
+            got = cache.batch(idx, completions=comps, return_labels=comps is not None)
+            assert set(got.keys()) == set(want.keys())
+            for key in want:
+                if key == "input_features":
+                    keep = want["feature_attention_mask"].bool()[:, None, :].expand_as(want[key])
+                    assert got[key].shape == want[key].shape
+                    assert torch.equal(got[key][keep], want[key][keep]), key
+                else:
+                    assert torch.equal(got[key], want[key]), key
+            if comps is not None:
+                model.eval()
+                with torch.no_grad():
+                    a, b = model(**want), model(**got)
+                assert torch.equal(a.logits, b.logits) and torch.equal(a.loss, b.loss)
+    assert len(cache._rows) == 4  # each clip processed once

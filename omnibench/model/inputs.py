@@ -356,3 +356,141 @@ def build_inputs(
         suffix = [end_of_turn_id(tok)] if close_turn else []
         assistant_ids = [tok(c, add_special_tokens=False)["input_ids"] + suffix for c in completions]
     return encode(processor, media, mods, prompt, assistant_ids, add_generation_prompt, return_labels, system)
+
+
+# ------------------------------------------------------------------------------------ per-row media
+
+_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid")
+_AUDIO_KEYS = ("input_features", "feature_attention_mask")
+
+
+def split_media_rows(batch, modalities: Sequence[frozenset]) -> list[tuple[list[int], dict]]:
+    """Split a ``build_inputs`` batch into per-row ``(prompt_ids, media_tensors)``.
+
+    Video tensors are flattened over patches, one ``video_grid_thw`` row per clip that has video;
+    audio tensors have one row per clip that has audio; ``modalities[i]`` says which row has what.
+    """
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    rows: list[tuple[list[int], dict]] = []
+    v = a = offset = 0
+    for r, mods in enumerate(modalities):
+        media: dict[str, torch.Tensor] = {}
+        if "video" in mods:
+            n = int(batch["video_grid_thw"][v].prod())
+            media["pixel_values_videos"] = batch["pixel_values_videos"][offset : offset + n]
+            media["video_grid_thw"] = batch["video_grid_thw"][v : v + 1]
+            if "video_second_per_grid" in batch:
+                media["video_second_per_grid"] = batch["video_second_per_grid"][v : v + 1]
+            offset, v = offset + n, v + 1
+        if "audio" in mods:
+            media["input_features"] = batch["input_features"][a : a + 1]
+            media["feature_attention_mask"] = batch["feature_attention_mask"][a : a + 1]
+            a += 1
+        rows.append((ids[r][mask[r].bool()].tolist(), media))
+    n_video = 0 if "pixel_values_videos" not in batch else batch["pixel_values_videos"].shape[0]
+    n_audio = 0 if "input_features" not in batch else batch["input_features"].shape[0]
+    if offset != n_video or a != n_audio:
+        raise RuntimeError(
+            f"build_inputs returned {n_video} video patches / {n_audio} audio rows, but the modalities "
+            f"account for {offset} / {a}: the processor output and the modality sets disagree"
+        )
+    return rows
+
+
+def collate_media(rows: Sequence[dict], device=None, dtype=None, distinct_video: bool = False) -> dict[str, torch.Tensor]:
+    """Model keyword arguments for a batch of per-row media (audio features padded to the longest).
+
+    ``distinct_video``: ``pixel_values_videos`` holds each distinct clip's patches once (rows name
+    their clip by ``clip_key``), for a pass under ``clip_identity(..., compact_video=True)``.
+    """
+    out: dict[str, torch.Tensor] = {}
+    videos = [r for r in rows if "pixel_values_videos" in r]
+    if videos:
+        for key in _VIDEO_KEYS:
+            if key == "pixel_values_videos" and distinct_video:
+                from omnibench.model.encoders import distinct_videos
+
+                out[key] = distinct_videos(videos)
+            elif all(key in r for r in videos):
+                out[key] = torch.cat([r[key] for r in videos])
+    audios = [r for r in rows if "input_features" in r]
+    if audios:
+        width = max(r["input_features"].shape[-1] for r in audios)
+
+        def pad(t):
+            return torch.nn.functional.pad(t, (0, width - t.shape[-1]))
+
+        out["input_features"] = torch.cat([pad(r["input_features"]) for r in audios])
+        out["feature_attention_mask"] = torch.cat([pad(r["feature_attention_mask"]) for r in audios])
+    for key, t in out.items():
+        kw = {"device": device} if device is not None else {}
+        if dtype is not None and t.is_floating_point():
+            kw["dtype"] = dtype
+        out[key] = t.to(**kw) if kw else t
+    return out
+
+
+class ClipInputs:
+    """Each clip's processor output computed once, collated per batch: for training loops that draw
+    batches of the same clips again and again (perception pre-training runs the processor on 32 clips
+    per step otherwise, about as long as the towers' forward and backward on the CPU).
+
+    ``batch(idx, completions=None, return_labels=False)`` is ``build_inputs(processor, [media[i] for i
+    in idx], modalities, prompt, completions, return_labels=return_labels)`` at every position the
+    model reads: the same input ids, attention mask, labels, video patches, grids and audio features
+    on each clip's own frames (an audio clip shorter than the batch's longest is padded with zeros
+    past its end, where the feature mask is 0 and the audio tower does not look;
+    ``tests/test_inputs.py`` checks the equality and that the model's logits are the same)."""
+
+    def __init__(self, processor, media: Sequence[Media], modalities=ALL, prompt: str = DEFAULT_PROMPT,
+                 system: str | None = None):
+        self.processor, self.media, self.prompt, self.system = processor, list(media), prompt, system
+        self.modalities = [s & available_modalities(m) for s, m in
+                           zip(per_clip_modalities(modalities, len(self.media)), self.media)]
+        self._rows: dict[int, tuple[list[int], dict]] = {}
+
+    def __len__(self) -> int:
+        return len(self.media)
+
+    def row(self, i: int) -> tuple[list[int], dict]:
+        """Clip ``i``'s prompt ids and media tensors (processed on first use)."""
+        if i not in self._rows:
+            self._rows[i] = clip_row(self.processor, self.media[i], self.modalities[i], self.prompt, self.system)
+        return self._rows[i]
+
+    def batch(self, idx: Iterable[int], completions: Sequence[str] | None = None, return_labels: bool = False,
+              close_turn: bool = True) -> BatchFeature:
+        return collate_rows(self.processor.tokenizer, [self.row(int(i)) for i in idx], completions, return_labels,
+                            close_turn)
+
+
+def collate_rows(tokenizer, rows: Sequence[tuple[list[int], dict]], completions: Sequence[str] | None = None,
+                 return_labels: bool = False, close_turn: bool = True) -> BatchFeature:
+    """A ``build_inputs`` batch from per-clip ``(prompt_ids, media tensors)`` rows (:func:`split_media_rows`
+    of a clip's own processor output), left-padded, with ``completions`` appended as ``build_inputs`` does."""
+    if not rows:
+        raise ValueError("collate_rows needs at least one row")
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, (p, _) in enumerate(rows):
+        ids[r, width - len(p):] = torch.as_tensor(p, dtype=torch.long)
+        mask[r, width - len(p):] = 1
+    enc = BatchFeature({"input_ids": ids, "attention_mask": mask, **collate_media([m for _, m in rows])})
+    if completions is None:
+        if return_labels:
+            raise ValueError("return_labels=True needs completions (the assistant text to label)")
+        return enc
+    if isinstance(completions, str) or len(completions) != len(rows):
+        raise ValueError(f"expected one completion per row ({len(rows)}), got {completions!r:.80}")
+    suffix = [end_of_turn_id(tokenizer)] if close_turn else []
+    extra = [tokenizer(c, add_special_tokens=False)["input_ids"] + suffix for c in completions]
+    return _append_left_padded(enc, extra, tokenizer.pad_token_id, return_labels)
+
+
+def clip_row(processor, media: Media, modalities: frozenset[str], prompt: str = DEFAULT_PROMPT,
+             system: str | None = None) -> tuple[list[int], dict]:
+    """One clip's ``(prompt_ids, media tensors)``: its processor output on its own, for :func:`collate_rows`."""
+    mods = modalities & available_modalities(media)
+    (row,) = split_media_rows(encode(processor, [media], [mods], prompt, system=system), [mods])
+    return row

@@ -37,7 +37,7 @@ import torch
 
 from omnibench.io import append_jsonl
 from omnibench.model.encoders import _inner
-from omnibench.model.inputs import ALL, build_inputs
+from omnibench.model.inputs import ALL, ClipInputs
 
 TARGETS = ("modality", "label")
 #: the prompt of the description stage (never the emotion prompt)
@@ -124,14 +124,15 @@ def _on_model(model, batch):
     return _to_device(batch, _model_device(model), model.dtype)
 
 
-def _accuracy(model, processor, heads, media, y, batch_size: int) -> dict[str, float]:
+def _accuracy(model, inputs: ClipInputs, heads, clips: Sequence[int], y, batch_size: int) -> dict[str, float]:
+    """Held-out read-out accuracy per modality on ``inputs``' clips ``clips`` (``y``: their targets, in order)."""
     correct = {m: 0 for m in heads}
     with torch.no_grad():
-        for i in range(0, len(media), batch_size):
-            feats = pooled_features(model, build_inputs(processor, media[i : i + batch_size], ALL))
+        for i in range(0, len(clips), batch_size):
+            feats = pooled_features(model, inputs.batch(clips[i : i + batch_size]))
             for m, head in heads.items():
                 correct[m] += int((head(feats[m].float()).argmax(-1).cpu() == y[m][i : i + batch_size]).sum())
-    return {m: correct[m] / max(len(media), 1) for m in heads}
+    return {m: correct[m] / max(len(clips), 1) for m in heads}
 
 
 def pretrain_encoders(
@@ -185,7 +186,7 @@ def pretrain_encoders(
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.01)
     sched = _schedule(opt, cfg.steps, cfg.warmup_steps)
-    val_media = [media[i] for i in val]
+    inputs = ClipInputs(processor, media, ALL)  # each clip processed once, not once per step
     val_y = {m: y[m][val] for m in y}
     history: list[dict] = []
     was_training = model.training
@@ -194,14 +195,14 @@ def pretrain_encoders(
     running = []
     for step in range(cfg.steps):
         idx = rng.choice(train, cfg.batch_size, replace=False)
-        feats = pooled_features(model, build_inputs(processor, [media[i] for i in idx], ALL))
+        feats = pooled_features(model, inputs.batch(idx))
         losses = {m: torch.nn.functional.cross_entropy(heads[m](feats[m].float()), y[m][idx].to(feats[m].device))
                   for m in heads}
         _optimizer_step(sum(losses.values()), opt, sched, [t.parameters() for t in towers], cfg.max_grad_norm,
                         running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.steps:
             model.eval()
-            acc = _accuracy(model, processor, heads, val_media, val_y, 64) if n_val else {}
+            acc = _accuracy(model, inputs, heads, val, val_y, 64) if n_val else {}
             model.train()
             _record(history, log_path, "towers", step + 1, running[-cfg.eval_every :], sched,
                     **{f"{m}_accuracy": a for m, a in acc.items()})
@@ -249,6 +250,7 @@ def pretrain_describer(
     if len(media) < cfg.describe_batch_size:
         raise ValueError(f"{len(media)} clips, fewer than describe_batch_size {cfg.describe_batch_size}")
     rng = np.random.default_rng(cfg.seed + 1)
+    inputs = ClipInputs(processor, media, ALL, prompt=DESCRIBE_PROMPT)  # each clip processed once
     params = [p for p in model.parameters()]
     for p in params:
         p.requires_grad_(True)
@@ -266,8 +268,7 @@ def pretrain_describer(
             order, pos = rng.permutation(len(media)), 0
         idx = order[pos : pos + cfg.describe_batch_size]
         pos += cfg.describe_batch_size
-        batch = build_inputs(processor, [media[i] for i in idx], ALL, prompt=DESCRIBE_PROMPT,
-                             completions=[texts[i] for i in idx], return_labels=True)
+        batch = inputs.batch(idx, completions=[texts[i] for i in idx], return_labels=True)
         _optimizer_step(model(**_on_model(model, batch)).loss, opt, sched, [params], cfg.describe_max_grad_norm,
                         running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.describe_steps:
