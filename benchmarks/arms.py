@@ -77,27 +77,36 @@ def _done(arm: Path, unit: str, recipe_text: str) -> bool:
 def run_arm(base: Path, arm: Path, overrides: Sequence[str], jobs: int = 2) -> Path:
     """Every finished unit of ``base`` re-run from GRPO with ``overrides`` into ``arm`` (``jobs`` at once);
     units already run with the same recipe are kept."""
+    run_arms(base, {arm: overrides}, jobs)
+    return arm
+
+
+def run_arms(base: Path, arms: dict[Path, Sequence[str]], jobs: int = 2) -> None:
+    """:func:`run_arm` for several arms through one pool of ``jobs`` processes (all their units queued
+    together, the arms in the order given), so no core idles between arms."""
     todo = []
-    for unit in units(base):
-        recipe_text = yaml.safe_dump(load_recipe(base / "recipes" / f"{unit}.yaml", list(overrides)), sort_keys=False)
-        if _done(arm, unit, recipe_text):
-            print(f"{arm.name}/{unit}: done with this recipe, kept")
-            continue
-        recipe = prepare_unit(base, arm, unit, overrides)
-        todo.append((unit, recipe, [sys.executable, "-m", "omnibench", "run", "--config", str(recipe), "--name", unit,
-                                    "--runs-dir", str(arm), "--from", "grpo", "--quiet"]))
+    for arm, overrides in arms.items():
+        for unit in units(base):
+            recipe_text = yaml.safe_dump(load_recipe(base / "recipes" / f"{unit}.yaml", list(overrides)),
+                                         sort_keys=False)
+            if _done(arm, unit, recipe_text):
+                print(f"{arm.name}/{unit}: done with this recipe, kept")
+                continue
+            recipe = prepare_unit(base, arm, unit, overrides)
+            todo.append((arm, unit, recipe, [sys.executable, "-m", "omnibench", "run", "--config", str(recipe),
+                                             "--name", unit, "--runs-dir", str(arm), "--from", "grpo", "--quiet"]))
 
     def one(item):
-        unit, recipe, cmd = item
+        arm, unit, recipe, cmd = item
         with open(arm / f"{unit}.log", "w", encoding="utf-8") as log:
             rc = subprocess.run(cmd, check=False, stdout=log, stderr=subprocess.STDOUT).returncode
         if rc == 0:
             shutil.copy2(recipe, arm / unit / "arm_recipe.yaml")
-        return unit, cmd, rc
+        print(f"{arm.name}/{unit}: " + ("done" if rc == 0 else f"FAILED (exit status {rc}, log {arm / (unit + '.log')})"),
+              flush=True)
+        return rc
 
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for unit, cmd, rc in pool.map(one, todo):
-            if rc:
-                raise SystemExit(f"{' '.join(cmd)} failed with exit status {rc} (log: {arm / (unit + '.log')})")
-            print(f"{arm.name}/{unit}: done")
-    return arm
+        failed = sum(1 for rc in pool.map(one, todo) if rc)
+    if failed:
+        raise SystemExit(f"{failed} of {len(todo)} arm unit(s) failed (see the logs named above)")

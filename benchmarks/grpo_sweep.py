@@ -160,8 +160,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown arms {bad}; choose from {', '.join(ARMS)}")
     dirs = {a: args.runs_dir / f"{args.prefix}{a}" for a in names}
     if args.cmd == "run":
-        for a in names:
-            print(arms.run_arm(args.base, dirs[a], ARMS[a] + EVAL_ONLY_GRPO, args.jobs))
+        arms.run_arms(args.base, {dirs[a]: ARMS[a] + EVAL_ONLY_GRPO for a in names}, args.jobs)
         return 0
     result = compare(args.base, dirs, n_boot=args.n_boot)
     write_json(args.out, result)
