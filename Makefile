@@ -38,9 +38,10 @@ demo: setup
 	$(BIN)/omnibench run --config configs/demo.yaml --name demo
 
 # The three-seed demo study (a benchmark, not a test): runs/study_demo/seed{0,1,2}/ + study.json / study.html,
-# copied to benchmarks/results/study_demo.json. STUDY_JOBS runs that many seeds at once (one core each);
-# a re-run reuses the seeds that completed. See omnibench/study.py.
-STUDY_JOBS ?= 2
+# copied to benchmarks/results/study_demo.json. STUDY_JOBS runs that many seeds at once; keep 1 on 2 cores:
+# the base model's perception pre-training uses 2 threads, and two seeds at once on 2 cores made it ~5x slower
+# (measured 2026-12-02). A re-run reuses the seeds that completed. See omnibench/study/.
+STUDY_JOBS ?= 1
 study: setup
 	$(BIN)/python -m omnibench.study --config configs/demo.yaml --seeds 0,1,2 --name study_demo --jobs $(STUDY_JOBS)
 	mkdir -p benchmarks/results && cp runs/study_demo/study.json benchmarks/results/study_demo.json
