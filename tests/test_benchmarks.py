@@ -65,7 +65,9 @@ def test_grpo_step_harness_times_all_variants_side_by_side(capsys, tmp_path):
     omni, text = obj["variants"]["omni"], obj["variants"]["trl_text"]
     for v in obj["variants"].values():
         assert v["s_per_step"] > 0 and v["breakdown_s"]["generation"] > 0 and v["breakdown_s"]["backward"] > 0
-    assert omni["breakdown_s"]["decode"] > 0 and omni["breakdown_s"]["processor"] > 0 and omni["encoders_s"] > 0
+    assert omni["breakdown_s"]["processor"] > 0 and omni["encoders_s"] > 0
+    # the clips are decoded by the dataloader's worker process (media_workers: 1), not inside the step
+    assert omni["breakdown_s"]["decode"] == 0 and omni["worker_cpu_s_per_step"] > 0
     assert text["breakdown_s"]["decode"] == 0 and text["encoders_s"] == 0  # text-only: no media, no encoders
     assert {"omni_over_trl", "noopt_over_opt"} <= set(obj["ratios"])
     assert obj["prompt_tokens_full"] > 100  # video + audio placeholders are in the omni prompt
