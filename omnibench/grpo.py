@@ -122,8 +122,8 @@ class DecodedMedia:
     Applied by :meth:`OmniGRPOTrainer.get_train_dataloader` when the dataloader has worker processes:
     the workers then decode the next batches' clips while the training process runs the current
     step. A batch's distinct clips are decoded once (its G rows hold the same object, which the
-    worker sends once); ``store`` is the trainer's media store, each worker using its own copy (its
-    memory cache persists across epochs with persistent workers; the disk cache is shared). A clip
+    worker sends once); ``store`` is the trainer's media store, each worker using its own copy for
+    an epoch (the disk cache is shared). A clip
     that cannot be decoded raises here, in the worker, and the dataloader re-raises it in training."""
 
     def __init__(self, store: Callable[[str], Any]):
@@ -514,7 +514,11 @@ class GRPORecipe(TrainRecipe):
         mine = self.trainer or {}
         if "dataloader_num_workers" not in mine:
             args["dataloader_num_workers"] = self.media_workers
-        args.setdefault("dataloader_persistent_workers", args["dataloader_num_workers"] > 0)
+        # not persistent: a persistent worker's iterator is reset, not rebuilt, at each epoch, which skips
+        # the draw from torch's global RNG that a new iterator makes (with or without workers), so sampling
+        # after the first epoch would differ from media_workers: 0. A new worker per epoch re-reads its clips
+        # from the decode cache (about 0.5 ms a clip).
+        args.setdefault("dataloader_persistent_workers", False)
         return GRPOConfig(**args)
 
 

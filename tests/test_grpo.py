@@ -193,6 +193,23 @@ def test_each_clip_is_decoded_once_per_step_and_dropout_is_per_group(tiny, tmp_p
     assert {r.modalities for r in trainer.encode_clips(["c0", "c1"], train=False)} == {frozenset({"video", "audio"})}
 
 
+@pytest.mark.slow
+def test_decoding_in_a_worker_trains_exactly_as_decoding_in_the_step(tiny, tmp_path):
+    """Over two epochs (sampling, dropout and updates on): the same weights with media_workers 1 and 0
+    (the dataloader's workers must not change what torch's RNG draws)."""
+    before = _snapshot(tiny[0])
+    weights = []
+    for workers in (0, 1):
+        model, processor = copy.deepcopy(tiny[0]), tiny[1]
+        recipe = _recipe(tmp_path / str(workers), max_steps=4, modality_dropout=0.5, temperature=1.0, seed=3,
+                         media_workers=workers)
+        trainer = build_trainer(recipe, model, processor, MediaStore.from_media(_media(4)), _clips(4))
+        trainer.train()  # 4 clips, 2 per step: 2 epochs
+        assert _changed(before, trainer.model, "language_model")  # it trained
+        weights.append(_snapshot(trainer.model))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 class BrokenStore(CountingStore):
     def __call__(self, clip_id):
         if clip_id == "c1":
