@@ -125,8 +125,11 @@ class OmniSFTCollator:
         self.droppable = droppable or {}  # clip id -> modalities dropout may remove (default: both)
         self.seen: dict[str, int] = {}  # how often each modality set was used (for the report)
         #: (clip id, modalities shown) -> the clip's processor output (prompt ids, media tensors): each clip
-        #: is processed once per modality set, not once per epoch (collated as build_inputs would batch it)
-        self._rows: dict[tuple[str, frozenset], tuple[list[int], dict]] = {}
+        #: is processed once per modality set, not once per epoch (collated as build_inputs would batch it),
+        #: within RowCache's memory budget
+        from omnibench.model.inputs import RowCache
+
+        self._rows = RowCache()
 
     def __call__(self, features: Sequence[dict]) -> dict:
         from omnibench.model.inputs import available_modalities, clip_row, collate_rows
@@ -135,10 +138,8 @@ class OmniSFTCollator:
         for f in features:
             full = self.media_store(f["clip_id"])
             m, keep = modality_dropout(full, self.p, self.rng, self.droppable.get(f["clip_id"]))
-            key = (f["clip_id"], keep)
-            if key not in self._rows:
-                self._rows[key] = clip_row(self.processor, m, keep, self.prompt)
-            rows.append(self._rows[key])
+            rows.append(self._rows.get((f["clip_id"], keep), lambda m=m, keep=keep: clip_row(self.processor, m, keep,
+                                                                                         self.prompt)))
             targets.append(self._target(f, keep, dropped=keep != available_modalities(full)))
             name = ",".join(sorted(keep)) or "none"
             self.seen[name] = self.seen.get(name, 0) + 1

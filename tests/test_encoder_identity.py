@@ -431,3 +431,6 @@ def test_clip_inputs_batches_are_build_inputs_batches(tiny):
                     a, b = model(**want), model(**got)
                 assert torch.equal(a.logits, b.logits) and torch.equal(a.loss, b.loss)
     assert len(cache._rows) == 4  # each clip processed once
+    over_budget = ClipInputs(processor, media, mods, max_bytes=0)  # keeps nothing, gives the same batches
+    assert torch.equal(over_budget.batch([3, 2, 0])["input_features"], cache.batch([3, 2, 0])["input_features"])
+    assert len(over_budget._rows) == 0 and over_budget._rows.bytes == 0

@@ -430,6 +430,30 @@ def collate_media(rows: Sequence[dict], device=None, dtype=None, distinct_video:
     return out
 
 
+class RowCache:
+    """Processed clip rows (:func:`clip_row`) by key, kept up to ``max_bytes`` of tensors; past the budget a
+    row is processed again each time it is asked for (the same result, only slower), so a large training
+    set at real frame sizes (about 20 MB a clip at 16 frames of 336 px) cannot exhaust memory."""
+
+    DEFAULT_BYTES = 4 << 30
+
+    def __init__(self, max_bytes: int = DEFAULT_BYTES):
+        self.max_bytes, self.bytes, self._rows = int(max_bytes), 0, {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key, make):
+        row = self._rows.get(key)
+        if row is None:
+            row = make()
+            size = sum(t.numel() * t.element_size() for t in row[1].values() if isinstance(t, torch.Tensor))
+            if self.bytes + size <= self.max_bytes:
+                self._rows[key] = row
+                self.bytes += size
+        return row
+
+
 class ClipInputs:
     """Each clip's processor output computed once, collated per batch: for training loops that draw
     batches of the same clips again and again (perception pre-training runs the processor on 32 clips
@@ -443,20 +467,19 @@ class ClipInputs:
     ``tests/test_inputs.py`` checks the equality and that the model's logits are the same)."""
 
     def __init__(self, processor, media: Sequence[Media], modalities=ALL, prompt: str = DEFAULT_PROMPT,
-                 system: str | None = None):
+                 system: str | None = None, max_bytes: int = RowCache.DEFAULT_BYTES):
         self.processor, self.media, self.prompt, self.system = processor, list(media), prompt, system
         self.modalities = [s & available_modalities(m) for s, m in
                            zip(per_clip_modalities(modalities, len(self.media)), self.media)]
-        self._rows: dict[int, tuple[list[int], dict]] = {}
+        self._rows = RowCache(max_bytes)
 
     def __len__(self) -> int:
         return len(self.media)
 
     def row(self, i: int) -> tuple[list[int], dict]:
-        """Clip ``i``'s prompt ids and media tensors (processed on first use)."""
-        if i not in self._rows:
-            self._rows[i] = clip_row(self.processor, self.media[i], self.modalities[i], self.prompt, self.system)
-        return self._rows[i]
+        """Clip ``i``'s prompt ids and media tensors (processed on first use; kept while the budget allows)."""
+        return self._rows.get(i, lambda: clip_row(self.processor, self.media[i], self.modalities[i], self.prompt,
+                                                  self.system))
 
     def batch(self, idx: Iterable[int], completions: Sequence[str] | None = None, return_labels: bool = False,
               close_turn: bool = True) -> BatchFeature:
