@@ -9,7 +9,8 @@ set. :func:`run_sft` does the first stage with transformers' ``Trainer``:
   :class:`~omnibench.data.media.MediaStore` (decoded once, then reused every epoch), applies modality
   dropout, and batches the clips as ``omnibench.model.build_inputs(..., completions=targets,
   return_labels=True)`` would (each clip processed once per modality set and kept:
-  ``omnibench.model.inputs.clip_row`` / ``collate_rows``), so the loss covers the assistant tokens only (prompt, media placeholders and padding are -100);
+  ``omnibench.model.inputs.clip_row`` / ``collate_rows``), so the loss covers the assistant tokens
+  only (prompt, media placeholders and padding are -100);
 * ``mode: explained`` trains on ``clip.meta["reasoning"]``; ``mode: label_only`` trains on
   ``<answer>label</answer>`` with no think block at all -- the paper's "label-only SFT" baseline,
   which (by design) earns no format reward;
@@ -138,8 +139,8 @@ class OmniSFTCollator:
         for f in features:
             full = self.media_store(f["clip_id"])
             m, keep = modality_dropout(full, self.p, self.rng, self.droppable.get(f["clip_id"]))
-            rows.append(self._rows.get((f["clip_id"], keep), lambda m=m, keep=keep: clip_row(self.processor, m, keep,
-                                                                                         self.prompt)))
+            rows.append(self._rows.get((f["clip_id"], keep),
+                                       lambda m=m, keep=keep: clip_row(self.processor, m, keep, self.prompt)))
             targets.append(self._target(f, keep, dropped=keep != available_modalities(full)))
             name = ",".join(sorted(keep)) or "none"
             self.seen[name] = self.seen.get(name, 0) + 1
