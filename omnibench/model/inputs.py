@@ -322,6 +322,12 @@ def _append_left_padded(
     return enc
 
 
+def completion_ids(tokenizer, completions: Sequence[str], close_turn: bool = True) -> list[list[int]]:
+    """Token ids of assistant texts appended after a prompt (``close_turn``: ended by ``<|im_end|>``)."""
+    suffix = [end_of_turn_id(tokenizer)] if close_turn else []
+    return [tokenizer(c, add_special_tokens=False)["input_ids"] + suffix for c in completions]
+
+
 def build_inputs(
     processor,
     media: Sequence[Media],
@@ -352,9 +358,7 @@ def build_inputs(
             raise TypeError("completions must be a sequence of strings (one per clip), not one string")
         if not add_generation_prompt:
             raise ValueError("completions follow the assistant header: use add_generation_prompt=True")
-        tok = processor.tokenizer
-        suffix = [end_of_turn_id(tok)] if close_turn else []
-        assistant_ids = [tok(c, add_special_tokens=False)["input_ids"] + suffix for c in completions]
+        assistant_ids = completion_ids(processor.tokenizer, completions, close_turn)
     return encode(processor, media, mods, prompt, assistant_ids, add_generation_prompt, return_labels, system)
 
 
@@ -464,7 +468,7 @@ class ClipInputs:
     model reads: the same input ids, attention mask, labels, video patches, grids and audio features
     on each clip's own frames (an audio clip shorter than the batch's longest is padded with zeros
     past its end, where the feature mask is 0 and the audio tower does not look;
-    ``tests/test_inputs.py`` checks the equality and that the model's logits are the same)."""
+    ``tests/test_encoder_identity.py`` checks the equality and that the model's logits are the same)."""
 
     def __init__(self, processor, media: Sequence[Media], modalities=ALL, prompt: str = DEFAULT_PROMPT,
                  system: str | None = None, max_bytes: int = RowCache.DEFAULT_BYTES):
@@ -506,9 +510,8 @@ def collate_rows(tokenizer, rows: Sequence[tuple[list[int], dict]], completions:
         return enc
     if isinstance(completions, str) or len(completions) != len(rows):
         raise ValueError(f"expected one completion per row ({len(rows)}), got {completions!r:.80}")
-    suffix = [end_of_turn_id(tokenizer)] if close_turn else []
-    extra = [tokenizer(c, add_special_tokens=False)["input_ids"] + suffix for c in completions]
-    return _append_left_padded(enc, extra, tokenizer.pad_token_id, return_labels)
+    return _append_left_padded(enc, completion_ids(tokenizer, completions, close_turn), tokenizer.pad_token_id,
+                               return_labels)
 
 
 def clip_row(processor, media: Media, modalities: frozenset[str], prompt: str = DEFAULT_PROMPT,
