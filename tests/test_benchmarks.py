@@ -54,6 +54,14 @@ def test_decode_harness(capsys, tmp_path):
     assert obj["ratios"]["cache_hit_over_cold_speed"]["median"] > 1  # reading an .npz beats decoding an mp4
 
 
+def test_tower_attention_harness(capsys, tmp_path):
+    obj = _run(capsys, "bench_tower_attention", ["--quick"], tmp_path)
+    assert obj["bitwise_equal"] is True  # the batched towers compute the per-chunk loop's numbers
+    assert set(obj["towers"].values()) == {"omnibench_flash_chunked_sdpa"}
+    for w in ("perception_step", "forward_backward"):
+        assert obj[w]["s_per_call"]["per_chunk"] > 0 and obj[w]["s_per_call"]["batched"] > 0
+
+
 def test_synth_harness(capsys, tmp_path):
     obj = _run(capsys, "bench_synth", ["--n", "3", "--workers", "1"], tmp_path)
     assert obj["n"] == 3 and obj["clips_per_s"] > 0

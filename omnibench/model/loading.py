@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 import transformers
 
+from omnibench.model.attention import batch_tower_attention
+
 #: config model_type -> (thinker class, thinker config class, processor class, key of the thinker sub-config)
 ARCHITECTURES: dict[str, tuple[str, str, str, str | None]] = {
     "qwen2_5_omni_thinker": (
@@ -184,7 +186,8 @@ def load_model(
 
     ``dtype``: e.g. ``torch.bfloat16`` or ``"auto"`` (the checkpoint's); None keeps transformers' default.
     ``device``: where the weights are placed (``"cuda"``, ``"cuda:1"``, ``"cpu"``); None = CPU.
-    ``attn_implementation``: ``"sdpa"``, ``"flash_attention_2"``, ``"eager"``; None = transformers' choice.
+    ``attn_implementation``: ``"sdpa"``, ``"flash_attention_2"``, ``"eager"``; None = transformers' choice
+    (towers on ``sdpa`` then batch their chunks: :func:`omnibench.model.attention.batch_tower_attention`).
     The model is returned in eval mode.
     """
     directory = _resolve_dir(path)
@@ -219,6 +222,7 @@ def load_model(
     if device is not None:
         kwargs["device_map"] = {"": str(device)}
     model = model_cls.from_pretrained(directory, **kwargs)
+    batch_tower_attention(model)  # sdpa towers: one call per run of equal chunks (omnibench.model.attention)
     model.eval()
     processor = load_processor(directory, proc_cls_name)
     return model, processor

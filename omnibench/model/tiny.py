@@ -36,6 +36,7 @@ from transformers import (
 )
 
 from omnibench.labels import DFEW7
+from omnibench.model.attention import batch_tower_attention
 from omnibench.model.inputs import DEFAULT_PROMPT
 from omnibench.model.tokenizer import build_tokenizer
 
@@ -294,6 +295,7 @@ def build_tiny(
         do_sample=False,
         max_new_tokens=48,
     )
+    batch_tower_attention(model)  # one attention call per run of equal chunks (bitwise the same as sdpa's loop)
     model.eval()
     return model, make_processor(tokenizer, sizes)
 
