@@ -41,7 +41,8 @@ def chunked_sdpa(module, query, key, value, attention_mask=None, scaling=None, d
     if cu_seq_lens_q is None:
         lengths = [total]
     else:
-        if cu_seq_lens_k is not None and not torch.equal(cu_seq_lens_q, cu_seq_lens_k):
+        if (cu_seq_lens_k is not None and cu_seq_lens_k is not cu_seq_lens_q  # the towers pass one tensor for both
+                and cu_seq_lens_k.tolist() != cu_seq_lens_q.tolist()):
             raise ValueError("chunked_sdpa: query and key chunks differ (self-attention only)")
         lengths = (cu_seq_lens_q[1:] - cu_seq_lens_q[:-1]).tolist()
     if sum(lengths) != total:
