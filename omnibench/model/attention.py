@@ -13,7 +13,7 @@ the whole packed sequence and ``cu_seqlens`` to an attention function whose name
 (its variable-length branch), and :func:`chunked_sdpa` reshapes each run of consecutive chunks of
 one length into a batch and calls ``scaled_dot_product_attention`` once per run. Each chunk still
 attends only to itself, through the same kernel: outputs and gradients are bitwise those of the
-per-chunk loop (``tests/test_encoder_identity.py`` checks both towers of both architectures).
+per-chunk loop (``tests/test_attention.py`` checks both towers of both architectures).
 
 Only towers set to ``sdpa`` are switched; ``flash_attention_2`` (which already takes the packed
 sequence) and ``eager`` are left alone. The setting is not written to ``config.json``.
