@@ -79,15 +79,14 @@ def run_arm(data: Path, out_dir: Path, arm: str, recipe: Path = RECIPE) -> Path:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, folder / rel)
     sets = [a for ov in SCREEN_BASE + ARMS[arm] for a in ("--set", ov)]
-    log = (out_dir / f"{arm}.log").open("w", encoding="utf-8")
-    cmd = [sys.executable, "-m", "omnibench", "run", "--config", str(recipe), "--name", arm, "--runs-dir",
-           str(out_dir), "--from", "cold_start", "--to", "cold_start", "--no-report", "--quiet", *sets]
-    subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
-    for split in SPLITS:
-        subprocess.run([sys.executable, "-m", "omnibench", "eval", "--model", str(folder / "checkpoints/cold_start/model"),
-                        "--manifest", str(folder / "data/manifest.jsonl"), "--split", split, "--out",
-                        str(folder / f"eval_{split}"), "--batch-size", "32"], check=True, stdout=log,
-                       stderr=subprocess.STDOUT)
+    cmds = [[sys.executable, "-m", "omnibench", "run", "--config", str(recipe), "--name", arm, "--runs-dir",
+             str(out_dir), "--from", "cold_start", "--to", "cold_start", "--no-report", "--quiet", *sets]]
+    cmds += [[sys.executable, "-m", "omnibench", "eval", "--model", str(folder / "checkpoints/cold_start/model"),
+              "--manifest", str(folder / "data/manifest.jsonl"), "--split", split, "--out",
+              str(folder / f"eval_{split}"), "--batch-size", "32"] for split in SPLITS]
+    with (out_dir / f"{arm}.log").open("w", encoding="utf-8") as log:
+        for cmd in cmds:
+            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
     return folder
 
 
