@@ -17,9 +17,7 @@ executed notebook and the failing cell; earlier outputs stay in place.
 
 This module is the runner only. The run folder's layout, the stages and the ``metrics.json`` merge
 are :mod:`omnibench.run`; the report is :mod:`omnibench.report`; what the notebooks call lives with
-the layer it belongs to (:mod:`omnibench.data.summary`, :mod:`omnibench.steps`,
-:mod:`omnibench.evaluate`, the attribution result). Those names stay importable from here
-(``from omnibench.pipeline import open_run, RunFolder, ...``) for notebooks written against it.
+the stage layer (:mod:`omnibench.stages`: one function per stage, which the notebooks call).
 """
 
 from __future__ import annotations
@@ -36,40 +34,10 @@ from pathlib import Path
 import yaml
 
 from omnibench import report as _report
-from omnibench.data.summary import clip_durations, count_table, import_manifest, one_per_class
-from omnibench.evaluate import model_labels
-from omnibench.report import add_report_args, cli_report
-from omnibench.run import STAGES, RunFolder, Stage, open_run
-from omnibench.steps import perception_summary, save_base_model, training_summary
+from omnibench.run import STAGES, RunFolder, Stage
 
-__all__ = [
-    "STAGES",
-    "PipelineError",
-    "RunFolder",
-    "Stage",
-    "add_report_args",
-    "add_run_args",
-    "cli_report",
-    "cli_run",
-    "clip_durations",
-    "count_table",
-    "find_stage",
-    "import_manifest",
-    "load_completions",
-    "load_recipe",
-    "model_labels",
-    "notebook_parameters",
-    "notebooks_dir",
-    "one_per_class",
-    "open_run",
-    "perception_summary",
-    "pick_examples",
-    "resolve_params",
-    "run_pipeline",
-    "save_attribution",
-    "save_base_model",
-    "training_summary",
-]
+__all__ = ["PipelineError", "add_run_args", "cli_run", "find_stage", "load_recipe", "notebook_parameters",
+           "notebooks_dir", "resolve_params", "run_pipeline"]
 
 KERNEL_NAME = "python3"
 
@@ -422,26 +390,6 @@ def _safe_report(run: RunFolder, stages: Sequence[Stage], quiet: bool = True) ->
         _report.build_report(run.path, stages=stages)
     except Exception as e:  # noqa: BLE001 - best effort, after the real error
         _say(f"(report not rebuilt: {type(e).__name__}: {e})", quiet)
-
-
-# --------------------------------------------------------------------------------------------------
-# Names the notebooks call, kept here for notebooks written against this module
-# --------------------------------------------------------------------------------------------------
-
-
-def load_completions(run: RunFolder, checkpoint: str, split: str, ids: Sequence[str]) -> list | None:
-    """:meth:`RunFolder.load_completions <omnibench.run.RunFolder.load_completions>`."""
-    return run.load_completions(checkpoint, split, ids)
-
-
-def save_attribution(run: RunFolder, results: Mapping) -> Path:
-    """:meth:`RunFolder.save_attribution <omnibench.run.RunFolder.save_attribution>`."""
-    return run.save_attribution(results)
-
-
-def pick_examples(res, n: int = 3, conditions: Sequence[str] = ("video", "audio", "both")) -> list[str]:
-    """:meth:`AttributionResult.pick_examples <omnibench.attribution.AttributionResult.pick_examples>`."""
-    return res.pick_examples(n=n, conditions=conditions)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -213,9 +213,10 @@ class AttributionDashboard:
         return f"{cid} [{self.result.gold[i]} → {self.result.prediction[i]} {ok}]"
 
     def _default_loader(self) -> Callable:
-        """Decode with the settings of the attributed checkpoint (``decode_config_for``), overridden by
-        the attribution stage's ``decode`` parameters in ``params.yaml`` -- what 05_attribution used."""
-        from omnibench.data.media import DecodeConfig, MediaStore, decode_config_for
+        """Decode with the settings the attribution stage used (``metrics.json`` ``attribution.decode``,
+        written by :func:`omnibench.stages.attribution_stage` from the notebook and the CLI alike); a clip
+        without audio is shown without it."""
+        from omnibench.data.media import DecodeConfig, MediaStore
 
         if self.run_dir is None:
             store = MediaStore(list(self.clips.values()), DecodeConfig(missing_audio="keep"), max_items=64)
@@ -223,12 +224,12 @@ class AttributionDashboard:
         from omnibench.run import open_run
 
         run = open_run(self.run_dir, create=False)
-        stage = (run.read_params().get("stages") or {}).get("attribution") or {}
-        overrides = {"missing_audio": "keep", **dict(stage.get("decode") or {})}
-        model_dir = run.checkpoint(str(stage.get("checkpoint") or "grpo"))
-        cfg = (decode_config_for(model_dir, overrides) if (model_dir / "config.json").is_file()
-               else DecodeConfig.coerce(overrides))
-        store = MediaStore(list(self.clips.values()), cfg, cache=run.decode_cache, max_items=64)
+        used = run.read_metrics().get("attribution", {}).get("decode")
+        if used is None:
+            raise FileNotFoundError(f"{run.metrics_path} has no attribution.decode: run the attribution stage "
+                                    f"(05_attribution.ipynb or omnibench attribute) into {run.path} first")
+        store = MediaStore(list(self.clips.values()), DecodeConfig.coerce({**used, "missing_audio": "keep"}),
+                           cache=run.decode_cache, max_items=64)
         return lambda clip: store(clip.id)
 
     def _render_clip(self, cid: str | None) -> None:

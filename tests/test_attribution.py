@@ -344,9 +344,9 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
     import argparse
     import json
 
-    from omnibench.attribution import add_attribute_args, cli_attribute
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.evaluate import update_metrics_json
+    from omnibench.stages.commands import add_attribute_args, cli_attribute
     from omnibench.model import save_model
 
     model, proc = tiny
@@ -363,7 +363,6 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
          "--position", "prompt"])
     assert cli_attribute(args) == 0
     run = tmp_path / "run"  # outputs go to the run folder above checkpoints/
-    summary = json.loads((run / "attribution_summary.json").read_text())
     back = AttributionResult.load(run / "attribution.jsonl")
     assert back.ids == ["c0", "c1", "c2"] and back.condition == conds and back.stated_video_share is not None
     metrics_json = json.loads((run / "metrics.json").read_text())
@@ -371,8 +370,8 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
     att = metrics_json["attribution"]
     assert set(att["validation"]) == {"video", "audio"} and set(att["validation"]["video"]) == {"n", "share_ok"}
     assert set(att["faithfulness"]) == {"agreement", "correlation"}
-    assert summary["cross_check"]["n_clips"] == 2 and summary["cross_check"]["time_ratio"] > 0
-    assert json.loads((run / "attribution_summary.json").read_text())["method"]["strategy"] == "drop"
+    assert att["cross_check"]["n_clips"] == 2 and att["cross_check"]["time_ratio"] > 0
+    assert att["method"]["strategy"] == "drop" and att["checkpoint"] == "grpo" and att["split"] == "test_id"
 
 
 @pytest.mark.slow
@@ -381,10 +380,11 @@ def test_cli_attribute_decodes_with_the_checkpoints_settings_and_writes_them(tin
     import argparse
     import json
 
-    from omnibench.attribution import add_attribute_args, cli, cli_attribute
+    from omnibench.data import media as media_module
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.data.media import MediaStore
     from omnibench.model import save_model
+    from omnibench.stages.commands import add_attribute_args, cli_attribute
 
     model, proc = tiny
     ckpt = tmp_path / "run" / "checkpoints" / "grpo"
@@ -404,24 +404,24 @@ def test_cli_attribute_decodes_with_the_checkpoints_settings_and_writes_them(tin
             decoded.extend((m.frames.shape, self.config.to_dict()) for m in out)
             return out
 
-    monkeypatch.setattr(cli, "MediaStore", Spy)
+    monkeypatch.setattr(media_module, "MediaStore", Spy)
     base = ["--model", str(ckpt), "--manifest", str(tmp_path / "manifest.jsonl"), "--split", "test_id",
             "--no-generate", "--batch-size", "2"]
     assert cli_attribute(add_attribute_args(argparse.ArgumentParser()).parse_args(base)) == 0
-    assert [shape[:3] for shape, _ in decoded] == [(4, 64, 64)] * 2  # the checkpoint's, not 8 x 112
-    summary = json.loads((tmp_path / "run" / "attribution_summary.json").read_text())
+    assert decoded and {shape[:3] for shape, _ in decoded} == {(4, 64, 64)}  # the checkpoint's, not 8 x 112
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())["attribution"]
     assert summary["decode"] == {"num_frames": 4, "size": 64, "sr": 16000, "max_audio_s": None,
                                  "missing_audio": "error"}
-    assert "decode: 4 frames at 64x64 px" in capsys.readouterr().out
+    assert "decode 4 frames at 64x64 px" in capsys.readouterr().out
     # a flag overrides the checkpoint's setting, with a warning, and the summary says what was used
     decoded.clear()
     with caplog.at_level("WARNING", logger="omnibench"):
         assert cli_attribute(add_attribute_args(argparse.ArgumentParser()).parse_args(
             base + ["--num-frames", "2", "--out", str(tmp_path / "out")])) == 0
-    assert [shape[0] for shape, _ in decoded] == [2, 2]
-    assert json.loads((tmp_path / "out" / "attribution_summary.json").read_text())["decode"]["num_frames"] == 2
+    assert decoded and {shape[0] for shape, _ in decoded} == {2}
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["attribution"]["decode"]["num_frames"] == 2
     assert any("num_frames" in r.getMessage() for r in caplog.records)
-    assert "decode: 2 frames at 64x64 px" in capsys.readouterr().out
+    assert "decode 2 frames at 64x64 px" in capsys.readouterr().out
 
 
 def test_resolve_position():

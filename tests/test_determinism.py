@@ -65,14 +65,14 @@ def _chain(root, seed: int):
     from omnibench.model import load_model
     from omnibench.run import RunFolder
     from omnibench.sft import run_sft
-    from omnibench.steps import save_base_model
+    from omnibench.stages import ColdStartStageConfig, base_stage
 
     run = RunFolder(root)
     generate(run.data, n_train=8, n_cold_start=8, n_test=7, seed=seed, workers=1)
     decode = {"num_frames": 4, "size": 56}
-    base = save_base_model(run, seed=seed, decode=decode,
-                           perception={"steps": 2, "describe_steps": 2, "batch_size": 4, "describe_batch_size": 4,
-                                       "eval_every": 1})
+    base = base_stage(run, ColdStartStageConfig(
+        seed=seed, decode=decode,
+        perception={"steps": 2, "describe_steps": 2, "batch_size": 4, "describe_batch_size": 4, "eval_every": 1}))
     cold = run_sft({"manifest": str(run.manifest), "seed": seed, "batch_size": 4, "learning_rate": 3e-3,
                     "modality_dropout": 0.3, "progress": False, "modality_dropout_policy": "consistent",
                     "split": "cold_start", "mode": "explained", "model": str(base),

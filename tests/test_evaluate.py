@@ -156,7 +156,7 @@ def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
     import argparse
 
     from omnibench.data.manifest import Clip, write_manifest
-    from omnibench.evaluate import add_eval_args, cli_eval
+    from omnibench.stages.commands import add_eval_args, cli_eval
     from omnibench.model import build_tiny, save_model
 
     model, proc = build_tiny(seed=0)
@@ -197,7 +197,7 @@ def test_eval_scores_external_predictions_like_a_hand_computation(tmp_path, caps
     """`omnibench eval --predictions`: a hand-written JSONL scored against RAVDESS's 8 labels."""
     import argparse
 
-    from omnibench.evaluate import add_eval_args, cli_eval
+    from omnibench.stages.commands import add_eval_args, cli_eval
 
     rows = [("a", "happy"), ("b", "happy"), ("c", "calm"), ("d", "sad"), ("e", "angry")]
     manifest = _manifest(tmp_path, rows)
@@ -285,7 +285,7 @@ def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_p
 
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.data.media import CONFIG_KEY, DecodeConfig
-    from omnibench.evaluate import add_eval_args, cli_eval
+    from omnibench.stages.commands import add_eval_args, cli_eval
     from omnibench.model import build_tiny, save_model
 
     model, proc = build_tiny(seed=0)
@@ -298,7 +298,7 @@ def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_p
     base = ["--model", str(tmp_path / "run" / "checkpoints" / "grpo" / "model"), "--manifest",
             str(tmp_path / "manifest.jsonl"), "--split", "test_id", "--max-new-tokens", "4", "--n-boot", "10"]
     assert cli_eval(parser.parse_args(base)) == 0
-    assert "decode settings: 4 frames at 64x64 px" in capsys.readouterr().out
+    assert "grpo: decode 4 frames at 64x64 px" in capsys.readouterr().out
     assert cli_eval(parser.parse_args(base + ["--num-frames", "2"])) == 0  # an override wins, and says so
-    assert "decode settings: 2 frames at 64x64 px" in capsys.readouterr().out
+    assert "grpo: decode 2 frames at 64x64 px" in capsys.readouterr().out
     assert "grpo" in json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]

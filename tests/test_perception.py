@@ -171,7 +171,7 @@ def test_perception_plot_and_summary_read_the_log(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from omnibench.pipeline import perception_summary
+    from omnibench.stages.train import perception_summary
     from omnibench.plots import plot_perception
 
     log = tmp_path / "perception.jsonl"

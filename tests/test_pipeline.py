@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from omnibench import pipeline
-from omnibench.pipeline import PipelineError, RunFolder, Stage, run_pipeline
+from omnibench.pipeline import PipelineError, run_pipeline
+from omnibench.run import RunFolder, Stage
 from omnibench.report import build_report, format_table
 
 STAGES = (
@@ -37,12 +38,12 @@ def nbdir(tmp_path: Path) -> Path:
     d.mkdir()
     nbformat.write(_nb(
         'run_dir = "../runs/x"  # run folder\nseed = 0  # seed\nword = "hi"  # text to write',
-        "from omnibench.pipeline import open_run\nrun = open_run(run_dir)",
+        "from omnibench.run import open_run\nrun = open_run(run_dir)",
         "(run / 'made.txt').write_text(f'{word} {seed} {time.time()}') if (time := __import__('time')) else None",
     ), d / "01_make.ipynb")
     nbformat.write(_nb(
         'run_dir = "../runs/x"  # run folder\nseed = 0  # seed\nrepeat = 2  # times',
-        "from omnibench.pipeline import open_run\nrun = open_run(run_dir)\nrun.require('made.txt')",
+        "from omnibench.run import open_run\nrun = open_run(run_dir)\nrun.require('made.txt')",
         "text = (run / 'made.txt').read_text()",
         "(run / 'used.txt').write_text(text * repeat)",
         "run.update_metrics('eval', {'grpo': {'test_id': {'war': 0.5, 'uar': 0.25, 'war_ci': [0.4, 0.6], "
@@ -54,7 +55,7 @@ def nbdir(tmp_path: Path) -> Path:
         'run_dir = "../runs/x"  # run folder\nfail = False  # raise on purpose',
         "x = 1",
         "if fail:\n    raise ValueError('deliberate failure for the test')",
-        "from omnibench.pipeline import open_run\nopen_run(run_dir).update_metrics('attribution', {'faithfulness': "
+        "from omnibench.run import open_run\nopen_run(run_dir).update_metrics('attribution', {'faithfulness': "
         "{'agreement': 0.75, 'correlation': 0.5}})",
     ), d / "03_last.ipynb")
     return d
@@ -270,7 +271,7 @@ def test_run_folder_state_params_completions_and_attribution(tmp_path):
     run.predictions_path("grpo", "test_id").write_text(
         json.dumps({"id": "a", "completion": "x"}) + "\n" + json.dumps({"id": "b", "completion": "y"}) + "\n")
     assert run.load_completions("grpo", "test_id", ["b", "a"]) == ["y", "x"]
-    assert pipeline.load_completions(run, "grpo", "test_id", ["a", "zz"]) is None  # an id missing
+    assert run.load_completions("grpo", "test_id", ["a", "zz"]) is None  # an id missing
 
     class Result:  # what save_attribution needs of an AttributionResult
         def __init__(self, line):
@@ -281,10 +282,9 @@ def test_run_folder_state_params_completions_and_attribution(tmp_path):
             Path(path).write_text(self.line + "\n")
             return Path(path)
 
-    out = pipeline.save_attribution(run, {"test_id": Result('{"id": 1}'), "test_ood": Result('{"id": 2}')})
+    out = run.save_attribution({"test_id": Result('{"id": 1}'), "test_ood": Result('{"id": 2}')})
     assert out == run.attribution and out.read_text() == '{"id": 1}\n{"id": 2}\n'
     assert (run / "attribution" / "test_ood.jsonl").read_text() == '{"id": 2}\n'
-    assert pipeline.STAGES is __import__("omnibench.run").run.STAGES  # one definition, re-exported
 
 
 def test_one_per_class_orders_by_the_clips_label_set(tmp_path):

@@ -26,7 +26,8 @@ from omnibench.evaluate import EvalResult, metrics, validate_eval_schema
 from omnibench.labels import DFEW7, label_set
 from omnibench.pipeline import PipelineError, load_recipe, run_pipeline
 from omnibench.run import RunFolder
-from omnibench.steps import subset_table, usable_manifest
+from omnibench.stages.evaluate import subset_table
+from omnibench.stages.train import usable_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 R1OMNI = REPO / "configs" / "r1omni.yaml"

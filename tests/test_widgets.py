@@ -105,23 +105,16 @@ def test_missing_run_folder_files_are_named(tmp_path):
         AttributionDashboard(clips=_clips()[:2], attribution=_result(), media_loader=_loader)
 
 
-def test_default_loader_decodes_with_the_attributed_checkpoints_settings(tmp_path, mp4_factory):
-    import json
+def test_default_loader_decodes_with_the_settings_the_attribution_stage_used(tmp_path, mp4_factory):
+    from omnibench.run import RunFolder
 
-    import yaml
-
-    run = tmp_path / "run"
-    model_dir = run / "checkpoints" / "grpo" / "model"
-    model_dir.mkdir(parents=True)
-    (model_dir / "config.json").write_text(json.dumps(
-        {"omnibench_decode": {"num_frames": 4, "size": 32, "sr": 16000, "max_audio_s": None}}))
-    (run / "params.yaml").write_text(yaml.safe_dump({"stages": {"attribution": {"checkpoint": "grpo"}}}))
+    run = RunFolder(tmp_path / "run")
     clips = [Clip(id=c.id, video=str(mp4_factory(f"{c.id}.mp4", seed=k)), label=c.label, split=c.split, meta=c.meta)
              for k, c in enumerate(_clips())]
-    d = AttributionDashboard(run, clips=clips, attribution=_result(), n_boot=20)
-    assert d._media_loader(clips[0]).frames.shape == (4, 32, 32, 3)  # the checkpoint's, not 8 x 112
-    # the stage's decode parameters override the checkpoint's (what 05_attribution decoded with)
-    (run / "params.yaml").write_text(yaml.safe_dump(
-        {"stages": {"attribution": {"checkpoint": "grpo", "decode": {"num_frames": 2}}}}))
-    d = AttributionDashboard(run, clips=clips, attribution=_result(), n_boot=20)
-    assert d._media_loader(clips[1]).frames.shape == (2, 32, 32, 3)
+    with pytest.raises(FileNotFoundError, match="no attribution.decode: run the attribution stage"):
+        AttributionDashboard(run.path, clips=clips, attribution=_result(), n_boot=20)
+    # what attribution_stage records: the checkpoint's settings with the stage's overrides applied
+    run.update_metrics("attribution", {"decode": {"num_frames": 4, "size": 32, "sr": 16000, "max_audio_s": None,
+                                                  "missing_audio": "error"}})
+    d = AttributionDashboard(run.path, clips=clips, attribution=_result(), n_boot=20)
+    assert d._media_loader(clips[0]).frames.shape == (4, 32, 32, 3)  # the stage's, not 8 x 112

@@ -16,7 +16,6 @@ module, the pure parts apart from the model-bound ones (like captum's ``attr/_co
   positions documented there;
 * :mod:`~omnibench.attribution.perceptual` -- the perceptual score (accuracy drop when one modality
   is permuted across the split);
-* :mod:`~omnibench.attribution.cli` -- ``omnibench attribute``.
 
 Bootstrap CIs come from :mod:`omnibench.stats` (the module evaluation uses too). Nothing here imports
 torch or the model until a model-bound function runs, and every name is importable from the package.
@@ -24,7 +23,6 @@ torch or the model until a model-bound function runs, and every name is importab
 
 from __future__ import annotations
 
-from omnibench.attribution.cli import add_attribute_args, cli_attribute
 from omnibench.attribution.cues import (
     cue_counts,
     default_lexicon,
@@ -65,11 +63,9 @@ __all__ = [
     "AttributionConfig",
     "AttributionResult",
     "PerceptualResult",
-    "add_attribute_args",
     "attribute",
     "attribute_generate",
     "bootstrap_mean_ci",
-    "cli_attribute",
     "coalition_inputs",
     "coalition_scores",
     "coalitions",

@@ -10,7 +10,7 @@ From pure to model-bound, one module each:
 * :mod:`~omnibench.evaluate.runner` -- :func:`evaluate_split` (generate or score, then resolve with
   :func:`omnibench.answers.resolve`, the rule the accuracy reward uses too) and :func:`eval_labels`
   (each split scored against its own dataset's label set).
-* :mod:`~omnibench.evaluate.cli` -- ``omnibench eval``.
+* ``omnibench eval`` is the evaluation stage's command (:mod:`omnibench.stages.commands`).
 
 Answers are resolved by :mod:`omnibench.answers`: ``ok`` | ``alias`` | ``out_of_set`` | ``unparseable``;
 the last two are wrong answers, kept (never dropped) and counted.
@@ -18,7 +18,6 @@ the last two are wrong answers, kept (never dropped) and counted.
 
 from omnibench.answers import parse_answer, resolve_gold, resolve_label
 from omnibench.answers import resolve as resolve_prediction
-from omnibench.evaluate.cli import add_eval_args, cli_eval, default_run_dir
 from omnibench.evaluate.metrics import (
     SUMMARY_KEYS,
     eval_table,
@@ -34,8 +33,7 @@ from omnibench.evaluate.runner import EvalConfig, eval_labels, evaluate_split, m
 from omnibench.run import CHECKPOINTS
 
 __all__ = [
-    "CHECKPOINTS", "SUMMARY_KEYS", "EvalConfig", "EvalResult", "add_eval_args", "cli_eval", "default_run_dir",
-    "eval_labels", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels",
+    "CHECKPOINTS", "SUMMARY_KEYS", "EvalConfig", "EvalResult", "eval_labels", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels",
     "parse_answer", "read_external_predictions", "read_predictions", "resolve_gold", "resolve_label",
     "resolve_prediction", "subset_metrics", "summary_cell", "update_metrics_json", "validate_eval_schema",
 ]

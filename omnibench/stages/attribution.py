@@ -1,0 +1,198 @@
+"""The attribution stage: exact Shapley values over the modalities for one checkpoint on several splits.
+
+For each split: the clips whose media decode (the others counted in ``skipped.jsonl``, or the first
+raises with ``on_error="error"``), decoded with the checkpoint's settings; the model's full-input
+completions (the evaluation stage's predictions, a predictions file, or generated here); the
+attribution (:func:`omnibench.attribution.attribute`) scored against the split's own label set. The
+first split's summary is the headline of ``metrics.json`` ``attribution`` (replaced whole, so one
+report never mixes two runs), with the validation and faithfulness of every split under ``by_split``,
+the perceptual score of the first split and the generation-based cross-check when asked for.
+Per-clip rows go to ``attribution/<split>.jsonl`` and ``attribution.jsonl``.
+
+``05_attribution.ipynb`` and ``omnibench attribute`` both call :func:`attribution_stage`; the
+notebook then draws the shares, the validation, the faithfulness and example clips.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from omnibench.run import RunFolder
+from omnibench.stages.config import StageConfig, knob
+from omnibench.stages.evaluate import _read_splits, resolve_checkpoints
+from omnibench.stages.train import _ATTN, _DEVICE, _DTYPE
+
+__all__ = ["AttributionStageConfig", "AttributionStageResult", "attribution_stage"]
+
+
+@dataclass
+class AttributionStageConfig(StageConfig):
+    """Parameters of the attribution stage (``05_attribution.ipynb``; recipe ``attribution:``;
+    ``omnibench attribute``)."""
+
+    notebook = "05_attribution.ipynb"
+
+    seed: int = knob(0, "seed for bootstrap, noise/swap removal and permutations")
+    device: str = knob("auto", _DEVICE)
+    dtype: str = knob("auto", _DTYPE)
+    attn_implementation: str = knob("", _ATTN)
+    checkpoint: str = knob("grpo", "the model whose attribution is measured: a checkpoint name of the run, or "
+                                   "NAME:FOLDER / FOLDER for a model folder elsewhere")
+    splits: list = knob(["test_id", "test_actors", "test_ood"], "splits attributed; the first one's summary is the "
+                                                                "headline in metrics.json")
+    manifest: str = knob("", "manifest the splits are read from; empty: the run's data/manifest.jsonl")
+    dataset: str = knob("", "label set every split is scored against (a data card name); empty: each split's own "
+                            "dataset's")
+    decode: dict = knob({}, "DecodeConfig fields overriding the checkpoint's decode settings ({}: as it was trained)")
+    players: list = knob(["video", "audio"], "Shapley players: video, audio (+ text: the instruction prompt)")
+    strategy: str = knob("drop", "how a modality is removed: drop | black | noise | swap")
+    value: str = knob("prob", "value function: prob (target probability among labels) | logprob")
+    target: str = knob("prediction", "label attributed: prediction (the model's answer) | gold")
+    position: str = knob("auto", "where <answer>label</answer> is scored: auto (regenerate for a model that reasons "
+                                 "first, else prompt) | prompt | reasoning | regenerate")
+    predictions: str = knob("", "predictions JSONL with the full-input completions (omnibench eval); empty: the "
+                                "run's predictions/ from the evaluation stage, else generated here")
+    generate: bool = knob(True, "generate the full-input reasoning when no stored completions exist; False: no "
+                                "reasoning (no faithfulness; position auto scores after the prompt)")
+    batch_size: int = knob(16, "clips per forward pass")
+    max_clips: int = knob(0, "attribute only the first N clips of each split; 0: all")
+    max_new_tokens: int = knob(64, "generation budget: the full-input completions when missing and the reasoning "
+                                   "regenerated under each coalition")
+    n_perm: int = knob(3, "permutations for the perceptual score of the first split (0: none)")
+    cross_check: int = knob(0, "also run the generation-based variant on the first N clips of the first split and "
+                               "report the dominant-modality agreement (0: none)")
+    n_boot: int = knob(1000, "bootstrap resamples for the CIs")
+    n_examples: int = knob(3, "example clips drawn with frames, spectrogram, reasoning and attribution")
+    interactive: bool = knob(False, "show the ipywidgets dashboard (JupyterLab)")
+    on_error: str = knob("skip", "clips whose media do not decode: skip (listed in skipped.jsonl) | error")
+    progress: bool = knob(False, "tqdm progress bars while scoring coalitions")
+
+    def attribution_config(self):
+        """The :class:`~omnibench.attribution.AttributionConfig` every split is attributed with."""
+        from omnibench.attribution import AttributionConfig
+
+        return AttributionConfig(players=tuple(self.players), strategy=self.strategy, value=self.value,
+                                 target=self.target, position=self.position, batch_size=self.batch_size,
+                                 seed=self.seed, max_new_tokens=self.max_new_tokens)
+
+
+@dataclass
+class AttributionStageResult:
+    """Split -> :class:`~omnibench.attribution.AttributionResult`, the clips and media attributed, the
+    ``metrics.json`` ``attribution`` section, the perceptual score (or None) and the loaded model."""
+
+    results: dict
+    clips: dict
+    media: dict
+    summary: dict
+    perceptual: object = None
+    model: object = field(default=None, repr=False)
+    processor: object = field(default=None, repr=False)
+
+    @property
+    def head(self):
+        """The first split's result (the headline)."""
+        return next(iter(self.results.values()))
+
+
+def _stored_completions(path: str, clips) -> list[str]:
+    from omnibench.io import read_jsonl
+
+    recs = {r["id"]: r for r in read_jsonl(path)}
+    lost = [c.id for c in clips if c.id not in recs]
+    if lost:
+        raise ValueError(f"{path}: no prediction for {len(lost)} clip(s), e.g. {lost[:3]}; run `omnibench eval` on "
+                         "the same manifest split, or leave predictions empty")
+    return [recs[c.id].get("completion") or "" for c in clips]
+
+
+def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> AttributionStageResult:
+    """Attribute ``checkpoint`` on ``splits``; write the per-clip rows and the ``attribution`` section."""
+    from omnibench.attribution import attribute, attribute_generate, dominant_agreement, perceptual_score
+    from omnibench.data.media import MediaStore, decode_config_for
+    from omnibench.evaluate.runner import model_labels
+    from omnibench.labels import labels_for
+    from omnibench.model import generate, load_model
+    from omnibench.model.inputs import ALL
+
+    cfg = config
+    (name, path), = resolve_checkpoints(run, [cfg.checkpoint]).items() or [(cfg.checkpoint, None)]
+    if path is None:
+        raise FileNotFoundError(f"checkpoint {cfg.checkpoint!r} is not in {run.path} (trained: "
+                                f"{sorted(run.checkpoints_available())}); run the training stages or give a folder")
+    model, processor = load_model(path, **cfg.load_kwargs())
+    model.eval()
+    decode_config = decode_config_for(model, cfg.decode)  # the checkpoint's settings, `decode` overriding them
+    print(f"{name}: decode {decode_config.describe()}")
+    attr_cfg = cfg.attribution_config()
+    if not cfg.generate and attr_cfg.position == "auto":
+        attr_cfg.position = "prompt"
+
+    listed = _read_splits(run, cfg)
+    store = MediaStore([], decode_config, cache=run.decode_cache, on_error=cfg.on_error)
+    clips, media, results = {}, {}, {}
+    for s, part in listed.items():
+        clips[s] = store.usable(part)
+        lost = {c.id: store.skipped[c.id] for c in part if c.id in store.skipped}
+        run.record_skipped("attribution", s, lost)
+        if lost:
+            print(f"{s}: skipped {len(lost)} clip(s) whose media do not decode: {list(lost)[:5]}")
+        media[s] = store.decode(clips[s])
+        ids = [c.id for c in clips[s]]
+        completions = (_stored_completions(cfg.predictions, clips[s]) if cfg.predictions
+                       else run.load_completions(name, s, ids))
+        if completions is None and cfg.generate:
+            print(f"{s}: no stored completions of {name}; generating them")
+            completions = generate(model, processor, media[s], ALL, max_new_tokens=cfg.max_new_tokens,
+                                   batch_size=cfg.batch_size)
+        labels = labels_for(clips[s], default=model_labels(model), dataset=cfg.dataset or None)
+        t0 = time.perf_counter()
+        results[s] = attribute(model, processor, clips[s], media[s], labels=labels, config=attr_cfg,
+                               completions=completions, progress=cfg.progress)
+        print(f"{s}: attributed {len(ids)} clips ({results[s].position}) in {time.perf_counter() - t0:.1f} s")
+    run.save_attribution(results)
+
+    first = cfg.splits[0]
+    head = results[first]
+    summary = head.summary(n_boot=cfg.n_boot, seed=cfg.seed)
+    summary["split"] = first
+    summary["checkpoint"] = name
+    summary["decode"] = decode_config.to_dict()
+    summary["by_split"] = {s: {k: v for k, v in r.summary(n_boot=cfg.n_boot, seed=cfg.seed).items()
+                               if k in ("validation", "faithfulness")} for s, r in results.items()}
+    labels = labels_for(clips[first], default=model_labels(model), dataset=cfg.dataset or None)
+    perceptual = None
+    if cfg.n_perm:
+        perceptual = perceptual_score(model, processor, clips[first], media[first], labels=labels, n_perm=cfg.n_perm,
+                                      seed=cfg.seed, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
+        summary["perceptual"] = perceptual.summary(n_boot=cfg.n_boot, seed=cfg.seed).to_dict(orient="records")
+    if cfg.cross_check:
+        k = min(cfg.cross_check, len(clips[first]))
+        t0 = time.perf_counter()
+        scored = attribute(model, processor, clips[first][:k], media[first][:k], labels=labels, config=attr_cfg,
+                           completions=head.completion[:k] if head.completion[0] is not None else None,
+                           predictions=head.prediction[:k])
+        score_seconds = time.perf_counter() - t0
+        gen = attribute_generate(model, processor, clips[first][:k], media[first][:k], labels=labels,
+                                 config=attr_cfg, targets=head.target[:k], max_new_tokens=cfg.max_new_tokens)
+        summary["cross_check"] = {**dominant_agreement(scored, gen), "n_clips": k, "score_seconds": score_seconds,
+                                  "generate_seconds": gen.seconds, "time_ratio": gen.seconds / max(score_seconds, 1e-9)}
+    run.update_metrics("attribution", summary, merge=False)
+    _print_summary(summary)
+    return AttributionStageResult(results, clips, media, summary, perceptual, model, processor)
+
+
+def _print_summary(summary: dict) -> None:
+    m = summary["method"]
+    print(f"attribution ({m['strategy']}, {m['value']}, target={m['target']}, position={m['position']}) of "
+          f"{summary['checkpoint']} on {summary['split']}: {m['n']} clips")
+    for mod, d in summary["validation"].items():
+        print(f"  validation {mod}: n={d['n']} share_ok={d['share_ok']}")
+    if "faithfulness" in summary:
+        f = summary["faithfulness"]
+        print(f"  faithfulness: agreement={f['agreement']} correlation={f['correlation']}")
+    if "cross_check" in summary:
+        c = summary["cross_check"]
+        print(f"  scoring vs generation: dominant-modality agreement={c.get('agreement')} on {c.get('n')} clips "
+              "without a tie")
