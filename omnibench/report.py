@@ -280,24 +280,6 @@ def _html_records(records, columns: Sequence[tuple[str, str]], title: str = "") 
     return (f"<h3>{html.escape(title)}</h3>" if title else "") + f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _html_kv_table(d: Mapping, title: str) -> str:
-    """A nested mapping as a two-column table (keys joined with ' / ')."""
-    flat = []
-
-    def walk(prefix, x):
-        if isinstance(x, Mapping):
-            for k, v in x.items():
-                walk(prefix + [str(k)], v)
-        else:
-            flat.append((" / ".join(prefix), x))
-
-    walk([], d)
-    if not flat:
-        return ""
-    rows = "".join(f"<tr><td class='name'>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in flat)
-    return f"<h3>{html.escape(title)}</h3><table class='kv'>{rows}</table>"
-
-
 def _fmt(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"

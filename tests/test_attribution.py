@@ -346,8 +346,8 @@ def test_cli_attribute_writes_jsonl_summary_and_metrics(tiny, tmp_path, mp4_fact
 
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.evaluate import update_metrics_json
-    from omnibench.stages.commands import add_attribute_args, cli_attribute
     from omnibench.model import save_model
+    from omnibench.stages.commands import add_attribute_args, cli_attribute
 
     model, proc = tiny
     save_model(model, proc, tmp_path / "run" / "checkpoints" / "grpo")

@@ -156,8 +156,8 @@ def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
     import argparse
 
     from omnibench.data.manifest import Clip, write_manifest
-    from omnibench.stages.commands import add_eval_args, cli_eval
     from omnibench.model import build_tiny, save_model
+    from omnibench.stages.commands import add_eval_args, cli_eval
 
     model, proc = build_tiny(seed=0)
     save_model(model, proc, tmp_path / "run" / "grpo")
@@ -285,8 +285,8 @@ def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_p
 
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.data.media import CONFIG_KEY, DecodeConfig
-    from omnibench.stages.commands import add_eval_args, cli_eval
     from omnibench.model import build_tiny, save_model
+    from omnibench.stages.commands import add_eval_args, cli_eval
 
     model, proc = build_tiny(seed=0)
     setattr(model.config, CONFIG_KEY, DecodeConfig(num_frames=4, size=64).settings())

@@ -1,4 +1,4 @@
-"""The package's imports flow one way (DESIGN.md): no cycle among omnibench modules, and the run folder
+"""The package's imports flow one way (docs/architecture.md): no cycle among omnibench modules, and the run folder
 (omnibench/run.py) imports nothing above it.
 
 Imports are read from the source with ``ast``, so an import inside a function counts as much as one at
@@ -116,7 +116,7 @@ def test_no_import_cycle_in_the_package():
 
 #: What omnibench/run.py may import directly (data.media only lazily, for the run's decode cache) ...
 RUN_IMPORTS = {"omnibench.io", "omnibench.labels", "omnibench.data.media"}
-#: ... and the layers it may reach through them: the bottom layer and the data layer (DESIGN.md).
+#: ... and the layers it may reach through them: the bottom layer and the data layer (docs/architecture.md).
 BELOW_RUN = ("omnibench.io", "omnibench.labels", "omnibench.answers", "omnibench.data")
 
 

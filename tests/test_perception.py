@@ -171,8 +171,8 @@ def test_perception_plot_and_summary_read_the_log(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from omnibench.stages.train import perception_summary
     from omnibench.plots import plot_perception
+    from omnibench.stages.train import perception_summary
 
     log = tmp_path / "perception.jsonl"
     rows = [{"stage": "towers", "step": s, "loss": 3.0 - s, "video_accuracy": 0.2 * s, "audio_accuracy": 0.1 * s}

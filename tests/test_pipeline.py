@@ -13,8 +13,8 @@ import yaml
 
 from omnibench import pipeline
 from omnibench.pipeline import PipelineError, run_pipeline
-from omnibench.run import RunFolder, Stage
 from omnibench.report import build_report, format_table
+from omnibench.run import RunFolder, Stage
 
 STAGES = (
     Stage("make", "01_make.ipynb", ("made.txt",)),

@@ -28,7 +28,7 @@ CONFIGS = SMOKE.parent
 def test_notebook_parameters_are_the_configs_fields_with_their_help(stage):
     cls = STAGE_CONFIGS[stage]
     declared = notebook_parameters(notebooks_dir() / cls.notebook)
-    assert list(declared)[0] == "run_dir"
+    assert next(iter(declared)) == "run_dir"
     assert list(declared)[1:] == cls.field_names(), f"{cls.notebook} and {cls.__name__} list different knobs"
     for f in dataclasses.fields(cls):
         info = declared[f.name]

@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass, field
 
 from omnibench.run import RunFolder
-from omnibench.stages.config import StageConfig, knob
-from omnibench.stages.evaluate import _read_splits, resolve_checkpoints
-from omnibench.stages.train import _ATTN, _DEVICE, _DTYPE
+from omnibench.stages.config import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, StageConfig, knob
+from omnibench.stages.evaluate import read_splits, resolve_checkpoints
 
 __all__ = ["AttributionStageConfig", "AttributionStageResult", "attribution_stage"]
 
@@ -34,9 +33,9 @@ class AttributionStageConfig(StageConfig):
     notebook = "05_attribution.ipynb"
 
     seed: int = knob(0, "seed for bootstrap, noise/swap removal and permutations")
-    device: str = knob("auto", _DEVICE)
-    dtype: str = knob("auto", _DTYPE)
-    attn_implementation: str = knob("", _ATTN)
+    device: str = knob("auto", DEVICE_HELP)
+    dtype: str = knob("auto", DTYPE_HELP)
+    attn_implementation: str = knob("", ATTN_HELP)
     checkpoint: str = knob("grpo", "the model whose attribution is measured: a checkpoint name of the run, or "
                                    "NAME:FOLDER / FOLDER for a model folder elsewhere")
     splits: list = knob(["test_id", "test_actors", "test_ood"], "splits attributed; the first one's summary is the "
@@ -129,7 +128,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
     if not cfg.generate and attr_cfg.position == "auto":
         attr_cfg.position = "prompt"
 
-    listed = _read_splits(run, cfg)
+    listed = read_splits(run, cfg)
     store = MediaStore([], decode_config, cache=run.decode_cache, on_error=cfg.on_error)
     clips, media, results = {}, {}, {}
     for s, part in listed.items():

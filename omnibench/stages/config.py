@@ -15,13 +15,19 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-__all__ = ["MODEL_LOAD_FIELDS", "StageConfig", "field_help", "flag", "knob"]
+__all__ = ["ATTN_HELP", "DEVICE_HELP", "DTYPE_HELP", "MODEL_LOAD_FIELDS", "StageConfig", "field_default", "field_help", "flag",
+           "knob"]
 
 #: The fields every stage that loads a model has, as :func:`omnibench.model.load_model` names them.
 MODEL_LOAD_FIELDS = ("device", "dtype", "attn_implementation")
+#: Their help texts (one per knob, shared by every stage that has it).
+DEVICE_HELP = "where models run: auto (CUDA when present, else the CPU) | cpu | cuda | cuda:N"
+DTYPE_HELP = ("weights' dtype: auto (training: float32 master weights + bf16 autocast on a GPU; inference: bf16 on a "
+              "GPU) | float32 | bfloat16")
+ATTN_HELP = "attention kernels: \"\" (transformers' choice) | sdpa | eager | flash_attention_2"
 
 
-def knob(default: Any, help: str) -> Any:  # noqa: A002 - the name TRL's and transformers' configs use
+def knob(default: Any, help: str) -> Any:
     """A dataclass field with its help text (mutable defaults are copied per instance)."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})

@@ -8,6 +8,7 @@ where they are. ``01_data.ipynb`` calls :func:`data_stage`, then :func:`class_ex
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def data_stage(run: RunFolder, config: DataStageConfig) -> DataStageResult:
     splits: dict[str, int] = {}
     for c in clips:
         splits[c.split] = splits.get(c.split, 0) + 1
-    readable = [d for d in durations if d == d]
+    readable = [d for d in durations if not math.isnan(d)]
     unreadable = len(durations) - len(readable)
     run.update_metrics("data", {
         "manifest": str(path), "n_clips": len(clips), "splits": splits,

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnibench.run import RunFolder, locate_checkpoint
-from omnibench.stages.config import StageConfig, knob
-from omnibench.stages.train import _ATTN, _DEVICE, _DTYPE
+from omnibench.stages.config import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, StageConfig, knob
 
-__all__ = ["EvaluateStageConfig", "EvaluateStageResult", "by_condition", "evaluate_stage", "resolve_checkpoints",
+__all__ = ["EvaluateStageConfig", "EvaluateStageResult", "by_condition", "evaluate_stage", "read_splits", "resolve_checkpoints",
            "subset_table"]
 
 
@@ -33,9 +32,9 @@ class EvaluateStageConfig(StageConfig):
     notebook = "04_evaluate.ipynb"
 
     seed: int = knob(0, "bootstrap seed")
-    device: str = knob("auto", _DEVICE)
-    dtype: str = knob("auto", _DTYPE)
-    attn_implementation: str = knob("", _ATTN)
+    device: str = knob("auto", DEVICE_HELP)
+    dtype: str = knob("auto", DTYPE_HELP)
+    attn_implementation: str = knob("", ATTN_HELP)
     checkpoints: list = knob(["base", "cold_start", "label_sft", "grpo"],
                              "table rows: the run's checkpoint names (missing ones are skipped), or NAME:FOLDER / "
                              "FOLDER for a model folder elsewhere")
@@ -98,7 +97,7 @@ def resolve_checkpoints(run: RunFolder, entries: Sequence[str]) -> dict[str, Pat
     return out
 
 
-def _read_splits(run: RunFolder, cfg) -> dict[str, list]:
+def read_splits(run: RunFolder, cfg) -> dict[str, list]:
     from omnibench.data.manifest import read_manifest
 
     manifest = cfg.manifest or run.manifest
@@ -125,7 +124,7 @@ def evaluate_stage(run: RunFolder, config: EvaluateStageConfig) -> EvaluateStage
     cfg = config
     available = resolve_checkpoints(run, cfg.checkpoints)
     print("checkpoints:", {k: str(v) for k, v in available.items()})
-    clips = _read_splits(run, cfg)
+    clips = read_splits(run, cfg)
     print({s: len(c) for s, c in clips.items()})
     info = split_info(read_manifest(cfg.manifest or run.manifest, check_media=False), cfg.splits, run.training_splits())
     run.update_metrics("splits", info)  # per split: dataset, own label set, fold, in/out of distribution

@@ -23,17 +23,13 @@ from pathlib import Path
 
 from omnibench.io import read_jsonl
 from omnibench.run import RunFolder
-from omnibench.stages.config import StageConfig, knob
+from omnibench.stages.config import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, StageConfig, knob
 
 __all__ = [
     "ColdStartStageConfig", "GRPOStageConfig", "base_stage", "cold_start_stage", "grpo_stage", "perception_summary",
     "run_vocabulary", "sample_completions", "training_summary", "usable_manifest",
 ]
 
-_DEVICE = "where models run: auto (CUDA when present, else the CPU) | cpu | cuda | cuda:N"
-_DTYPE = ("weights' dtype: auto (training: float32 master weights + bf16 autocast on a GPU; inference: bf16 on a "
-          "GPU) | float32 | bfloat16")
-_ATTN = "attention kernels: \"\" (transformers' choice) | sdpa | eager | flash_attention_2"
 _ON_ERROR = "clips whose media do not decode: skip (listed in skipped.jsonl) | error"
 _PROGRESS = "tqdm progress bars while training"
 
@@ -45,9 +41,9 @@ class ColdStartStageConfig(StageConfig):
     notebook = "02_cold_start.ipynb"
 
     seed: int = knob(0, "model initialisation and training seed")
-    device: str = knob("auto", _DEVICE)
-    dtype: str = knob("auto", _DTYPE)
-    attn_implementation: str = knob("", _ATTN)
+    device: str = knob("auto", DEVICE_HELP)
+    dtype: str = knob("auto", DTYPE_HELP)
+    attn_implementation: str = knob("", ATTN_HELP)
     model: str = knob("tiny", "base model: \"tiny\" (embedded thinker, built from scratch) or a local Qwen2.5-Omni folder")
     perception: dict = knob({}, "PerceptionConfig fields of the tiny base model's pre-training ({\"steps\": 0, "
                                 "\"describe_steps\": 0}: none)")
@@ -84,9 +80,9 @@ class GRPOStageConfig(StageConfig):
     notebook = "03_grpo.ipynb"
 
     seed: int = knob(0, "sampling and training seed")
-    device: str = knob("auto", _DEVICE)
-    dtype: str = knob("auto", _DTYPE)
-    attn_implementation: str = knob("", _ATTN)
+    device: str = knob("auto", DEVICE_HELP)
+    dtype: str = knob("auto", DTYPE_HELP)
+    attn_implementation: str = knob("", ATTN_HELP)
     init: str = knob("cold_start", "checkpoint GRPO starts from (cold_start | label_sft | base)")
     decode: dict = knob({}, "DecodeConfig overrides of the starting checkpoint's settings; {}: its own")
     split: str = knob("train", "split(s) GRPO trains on (labels only; a list: several datasets, e.g. dfew/train + "
