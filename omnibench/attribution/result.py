@@ -286,6 +286,11 @@ class AttributionResult:
         recs = read_jsonl(path)
         if not recs:
             raise ValueError(f"{path} holds no attribution records")
+        return cls.from_records(recs)
+
+    @classmethod
+    def from_records(cls, recs: Sequence[Mapping]) -> AttributionResult:
+        """The result back from its :meth:`records` (JSON floats round-trip exactly; null is NaN)."""
         players = tuple(recs[0]["phi"].keys())
         names = list(recs[0]["values"].keys())
         nan = float("nan")

@@ -15,12 +15,15 @@ notebook then draws the shares, the validation, the faithfulness and example cli
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from omnibench.run import RunFolder
 from omnibench.stages.config import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, StageConfig, knob
-from omnibench.stages.evaluate import read_splits, resolve_checkpoints
+from omnibench.stages.evaluate import fingerprint, read_splits, resolve_checkpoints, say
+from omnibench.stages.shards import Journal, Shards, chunk_size, run_chunks
 
 __all__ = ["AttributionStageConfig", "AttributionStageResult", "attribution_stage"]
 
@@ -95,20 +98,41 @@ class AttributionStageResult:
         return next(iter(self.results.values()))
 
 
-def _stored_completions(path: str, clips) -> list[str]:
+def _stored_completions(run: RunFolder, cfg: AttributionStageConfig, name: str, split: str, clips) -> dict | None:
+    """Clip id -> full-input completion: from ``cfg.predictions`` (every clip must have one), else the
+    run's evaluation predictions when they cover every clip, else None."""
     from omnibench.io import read_jsonl
 
-    recs = {r["id"]: r for r in read_jsonl(path)}
+    path = Path(cfg.predictions) if cfg.predictions else run.predictions_path(name, split)
+    if not path.is_file():
+        if cfg.predictions:
+            raise FileNotFoundError(f"predictions file {path} not found")
+        return None
+    recs = {r["id"]: r.get("completion") or "" for r in read_jsonl(path)}
     lost = [c.id for c in clips if c.id not in recs]
-    if lost:
+    if lost and cfg.predictions:
         raise ValueError(f"{path}: no prediction for {len(lost)} clip(s), e.g. {lost[:3]}; run `omnibench eval` on "
                          "the same manifest split, or leave predictions empty")
-    return [recs[c.id].get("completion") or "" for c in clips]
+    return None if lost else recs
 
 
 def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> AttributionStageResult:
-    """Attribute ``checkpoint`` on ``splits``; write the per-clip rows and the ``attribution`` section."""
-    from omnibench.attribution import attribute, attribute_generate, dominant_agreement, perceptual_score
+    """Attribute ``checkpoint`` on ``splits``; write the per-clip rows and the ``attribution`` section.
+
+    Each split is attributed chunk by chunk (:mod:`omnibench.stages.shards`: shared across processes
+    under torchrun, journalled, resumed after a crash). ``position="auto"`` is resolved from the stored
+    completions of the split, or else per chunk from the completions generated for it. On other ranks
+    than 0 the returned result is empty; rank 0 writes every file."""
+    from tqdm.auto import tqdm
+
+    from omnibench.attribution import (
+        AttributionResult,
+        attribute,
+        attribute_generate,
+        dominant_agreement,
+        perceptual_score,
+        resolve_position,
+    )
     from omnibench.data.media import MediaStore, decode_config_for
     from omnibench.evaluate.runner import model_labels
     from omnibench.labels import labels_for
@@ -116,42 +140,74 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
     from omnibench.model.inputs import ALL
 
     cfg = config
+    shards = Shards()
     (name, path), = resolve_checkpoints(run, [cfg.checkpoint]).items() or [(cfg.checkpoint, None)]
     if path is None:
         raise FileNotFoundError(f"checkpoint {cfg.checkpoint!r} is not in {run.path} (trained: "
                                 f"{sorted(run.checkpoints_available())}); run the training stages or give a folder")
-    model, processor = load_model(path, **cfg.load_kwargs())
+    model, processor = load_model(path, **cfg.load_kwargs(shards))
     model.eval()
     decode_config = decode_config_for(model, cfg.decode)  # the checkpoint's settings, `decode` overriding them
-    print(f"{name}: decode {decode_config.describe()}")
-    attr_cfg = cfg.attribution_config()
-    if not cfg.generate and attr_cfg.position == "auto":
-        attr_cfg.position = "prompt"
+    say(shards, f"{name}: decode {decode_config.describe()}")
+    base_cfg = cfg.attribution_config()
+    if not cfg.generate and base_cfg.position == "auto":
+        base_cfg.position = "prompt"
 
     listed = read_splits(run, cfg)
-    store = MediaStore([], decode_config, cache=run.decode_cache, on_error=cfg.on_error)
-    clips, media, results = {}, {}, {}
+    store = MediaStore([], decode_config, cache=run.decode_cache, on_error=cfg.on_error,
+                       max_items=2 * chunk_size(cfg.batch_size))
+    clips, results = {}, {}
     for s, part in listed.items():
-        clips[s] = store.usable(part)
-        lost = {c.id: store.skipped[c.id] for c in part if c.id in store.skipped}
+        labels = labels_for(part, default=model_labels(model), dataset=cfg.dataset or None)
+        stored = _stored_completions(run, cfg, name, s, part)
+        attr_cfg = dataclasses.replace(base_cfg)
+        if stored is not None and attr_cfg.position == "auto":
+            attr_cfg.position = resolve_position([stored[c.id] for c in part])
+
+        def work(chunk, attr_cfg=attr_cfg, stored=stored, labels=labels):
+            usable = store.usable(chunk)
+            rows = [{"id": c.id, "skipped": store.skipped[c.id]} for c in chunk if c.id in store.skipped]
+            if not usable:
+                return rows
+            media = store.decode(usable)
+            if stored is not None:
+                completions = [stored[c.id] for c in usable]
+            elif cfg.generate:
+                completions = generate(model, processor, media, ALL, max_new_tokens=cfg.max_new_tokens,
+                                       batch_size=cfg.batch_size)
+            else:
+                completions = None
+            res = attribute(model, processor, usable, media, labels=labels, config=attr_cfg, completions=completions)
+            return rows + res.records()
+
+        final = run.path / "attribution" / f"{s.replace('/', '.')}.jsonl"
+        journal = Journal(final, shards.rank, tag=fingerprint(name, model, attr_cfg, decode_config, labels, stored is None))
+        t0 = time.perf_counter()
+        with tqdm(total=len(part), unit="clip", desc=f"attribute {name} {s}", leave=False,
+                  disable=not (cfg.progress and shards.main)) as bar:
+            run_chunks(part, chunk_size(cfg.batch_size), journal, shards, work, progress=bar.update)
+        if not shards.main:
+            continue
+        rows = journal.rows()
+        ordered = [rows[c.id] for c in part]
+        lost = {r["id"]: r["skipped"] for r in ordered if "skipped" in r}
         run.record_skipped("attribution", s, lost)
         if lost:
             print(f"{s}: skipped {len(lost)} clip(s) whose media do not decode: {list(lost)[:5]}")
-        media[s] = store.decode(clips[s])
-        ids = [c.id for c in clips[s]]
-        completions = (_stored_completions(cfg.predictions, clips[s]) if cfg.predictions
-                       else run.load_completions(name, s, ids))
-        if completions is None and cfg.generate:
-            print(f"{s}: no stored completions of {name}; generating them")
-            completions = generate(model, processor, media[s], ALL, max_new_tokens=cfg.max_new_tokens,
-                                   batch_size=cfg.batch_size)
-        labels = labels_for(clips[s], default=model_labels(model), dataset=cfg.dataset or None)
-        t0 = time.perf_counter()
-        results[s] = attribute(model, processor, clips[s], media[s], labels=labels, config=attr_cfg,
-                               completions=completions, progress=cfg.progress)
-        print(f"{s}: attributed {len(ids)} clips ({results[s].position}) in {time.perf_counter() - t0:.1f} s")
+        clips[s] = [c for c in part if c.id not in lost]
+        results[s] = AttributionResult.from_records([r for r in ordered if "skipped" not in r])
+        results[s].seconds = time.perf_counter() - t0
+        run.save_attribution({s: results[s]})  # this split's file, whole; attribution.jsonl rewritten below
+        journal.clear()
+        if stored is None and cfg.generate:
+            print(f"{s}: no stored completions of {name}; generated them")
+        print(f"{s}: attributed {len(clips[s])} clips ({results[s].position}) in {results[s].seconds:.1f} s")
+    if not shards.main:
+        return AttributionStageResult({}, {}, {}, {}, None, model, processor)
     run.save_attribution(results)
 
+    first = cfg.splits[0]
+    media = {first: store.decode(clips[first])}  # the headline split's media: perceptual score, examples
     first = cfg.splits[0]
     head = results[first]
     summary = head.summary(n_boot=cfg.n_boot, seed=cfg.seed)
@@ -161,6 +217,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
     summary["by_split"] = {s: {k: v for k, v in r.summary(n_boot=cfg.n_boot, seed=cfg.seed).items()
                                if k in ("validation", "faithfulness")} for s, r in results.items()}
     labels = labels_for(clips[first], default=model_labels(model), dataset=cfg.dataset or None)
+    attr_cfg = dataclasses.replace(base_cfg, position=head.position)
     perceptual = None
     if cfg.n_perm:
         perceptual = perceptual_score(model, processor, clips[first], media[first], labels=labels, n_perm=cfg.n_perm,

@@ -89,9 +89,11 @@ class StageConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def load_kwargs(self) -> dict:
-        """:func:`omnibench.model.load_model` keywords (device, dtype, attention) from the config."""
+    def load_kwargs(self, shards=None) -> dict:
+        """:func:`omnibench.model.load_model` keywords (device, dtype, attention) from the config; with
+        :class:`~omnibench.stages.shards.Shards`, ``device="auto"`` is this process's own device."""
         from omnibench.model.loading import model_load_kwargs
 
-        return model_load_kwargs({"device": self.device, "dtype": self.dtype,
+        device = shards.device(self.device) if shards is not None else self.device
+        return model_load_kwargs({"device": device, "dtype": self.dtype,
                                   "attn_implementation": self.attn_implementation or None})

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from omnibench.run import RunFolder, locate_checkpoint
 from omnibench.stages.config import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, StageConfig, knob
+from omnibench.stages.shards import Journal, Shards, chunk_size, run_chunks
 
 __all__ = ["EvaluateStageConfig", "EvaluateStageResult", "by_condition", "evaluate_stage", "read_splits", "resolve_checkpoints",
            "subset_table"]
@@ -117,17 +118,20 @@ def evaluate_stage(run: RunFolder, config: EvaluateStageConfig) -> EvaluateStage
     from omnibench.data.media import MediaStore, decode_config_for
     from omnibench.data.summary import split_info
     from omnibench.evaluate.metrics import eval_table, format_table
-    from omnibench.evaluate.runner import evaluate_split, model_labels
+    from omnibench.evaluate.runner import model_labels
     from omnibench.labels import labels_for
     from omnibench.model import load_model
 
     cfg = config
     available = resolve_checkpoints(run, cfg.checkpoints)
-    print("checkpoints:", {k: str(v) for k, v in available.items()})
+    shards = Shards()
+    say(shards, "checkpoints:", {k: str(v) for k, v in available.items()})
     clips = read_splits(run, cfg)
-    print({s: len(c) for s, c in clips.items()})
-    info = split_info(read_manifest(cfg.manifest or run.manifest, check_media=False), cfg.splits, run.training_splits())
-    run.update_metrics("splits", info)  # per split: dataset, own label set, fold, in/out of distribution
+    say(shards, {s: len(c) for s, c in clips.items()})
+    if shards.main:
+        info = split_info(read_manifest(cfg.manifest or run.manifest, check_media=False), cfg.splits,
+                          run.training_splits())
+        run.update_metrics("splits", info)  # per split: dataset, own label set, fold, in/out of distribution
 
     runs = [(name, "video,audio") for name in available] if cfg.full_input else []
     runs += [(name, mods) for name in cfg.single_modality_checkpoints if name in available
@@ -136,25 +140,25 @@ def evaluate_stage(run: RunFolder, config: EvaluateStageConfig) -> EvaluateStage
     for name, mods in runs:
         if name not in loaded:
             loaded.clear()  # one model in memory at a time
-            model, processor = load_model(available[name], **cfg.load_kwargs())
-            store = MediaStore([], decode_config_for(model, cfg.decode), run.decode_cache, on_error=cfg.on_error)
+            model, processor = load_model(available[name], **cfg.load_kwargs(shards))
+            store = MediaStore([], decode_config_for(model, cfg.decode), run.decode_cache, on_error=cfg.on_error,
+                               max_items=2 * chunk_size(cfg.batch_size))
             loaded[name] = (model, processor, store)
-            print(f"{name}: decode {store.config.describe()}")
+            say(shards, f"{name}: decode {store.config.describe()}")
         model, processor, store = loaded[name]
         for split, part in clips.items():
-            usable = store.usable(part)
-            lost = {c.id: store.skipped[c.id] for c in part if c.id in store.skipped}
-            skipped.setdefault(split, {}).update(lost)  # the union over checkpoints (their settings may differ)
             labels = labels_for(part, default=model_labels(model), dataset=cfg.dataset or None)
-            res = evaluate_split(model, processor, usable, store.decode(usable), labels=labels,
-                                 config=cfg.eval_config(mods), checkpoint=name, split=split, progress=cfg.progress)
-            res.extra["decode"] = store.config.to_dict()
-            res.write_predictions(run.predictions_path(name, split, res.modalities))
+            res, lost = _evaluate_one(run, cfg, shards, model, processor, store, part, labels, name, mods, split)
+            if not shards.main:
+                continue
+            skipped.setdefault(split, {}).update(lost)  # the union over checkpoints (their settings may differ)
             (results if mods == "video,audio" else single).append(res)
             note = f", {len(lost)} skipped (media do not decode)" if lost else ""
             tag = "" if mods == "video,audio" else f" [{mods}]"
             print(f"{name + tag:<11} {split:<14} WAR {res.metrics['war']:.3f}  UAR {res.metrics['uar']:.3f}  "
                   f"n {res.metrics['n']}{note}  ({len(labels)} labels, {res.seconds:.1f} s)")
+    if not shards.main:  # rank 0 writes the tables
+        return EvaluateStageResult([], [], clips, {"eval": {}}, available)
     for split, lost in skipped.items():
         run.record_skipped("evaluate", split, lost)  # every split, so a re-run that skips nothing clears old rows
         if lost:
@@ -172,6 +176,66 @@ def evaluate_stage(run: RunFolder, config: EvaluateStageConfig) -> EvaluateStage
         run.update_metrics("eval_modalities", eval_table(single)["eval_modalities"])
     print(format_table(table))
     return EvaluateStageResult(results, single, clips, table, available)
+
+
+def _evaluate_one(run, cfg, shards, model, processor, store, part, labels, name, mods, split):
+    """One checkpoint x input x split, chunk by chunk (journalled, shared across processes); rank 0
+    returns the :class:`~omnibench.evaluate.EvalResult` of the whole split and the clips left out."""
+    import dataclasses
+    import time
+
+    from tqdm.auto import tqdm
+
+    from omnibench.evaluate.result import EvalResult
+    from omnibench.evaluate.runner import evaluate_split
+
+    eval_cfg = cfg.eval_config(mods)
+    chunk_cfg = dataclasses.replace(eval_cfg, n_boot=0)  # CIs once, over the whole split
+    final = run.predictions_path(name, split, mods)
+    tag = fingerprint(name, model, eval_cfg, store.config, labels)
+    journal = Journal(final, shards.rank, tag=tag)
+
+    def work(chunk):
+        usable = store.usable(chunk)
+        rows = [{"id": c.id, "skipped": store.skipped[c.id]} for c in chunk if c.id in store.skipped]
+        if usable:
+            res = evaluate_split(model, processor, usable, store.decode(usable), labels=labels, config=chunk_cfg,
+                                 checkpoint=name, split=split)
+            rows += res.records()
+        return rows
+
+    t0 = time.perf_counter()
+    with tqdm(total=len(part), unit="clip", desc=f"{name} [{mods}] {split}", leave=False,
+              disable=not (cfg.progress and shards.main)) as bar:
+        run_chunks(part, chunk_size(cfg.batch_size), journal, shards, work, progress=bar.update)
+    if not shards.main:
+        return None, {}
+    rows = journal.rows()
+    ordered = [rows[c.id] for c in part]
+    lost = {r["id"]: r["skipped"] for r in ordered if "skipped" in r}
+    res = EvalResult.from_records([r for r in ordered if "skipped" not in r], labels=labels, n_boot=eval_cfg.n_boot,
+                                  seed=eval_cfg.seed)
+    res.mode, res.seconds = eval_cfg.mode, time.perf_counter() - t0
+    res.extra["decode"] = store.config.to_dict()
+    res.write_predictions(final)
+    journal.clear()
+    return res, lost
+
+
+def fingerprint(*parts) -> str:
+    """A short hash of what makes a journalled row valid (checkpoint, settings, label set): a re-run with
+    other settings does not reuse the rows of an interrupted one."""
+    import hashlib
+
+    text = repr([getattr(p, "name_or_path", None) or getattr(getattr(p, "config", None), "_name_or_path", None)
+                 or (p.to_dict() if hasattr(p, "to_dict") else p) for p in parts])
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def say(shards, *args) -> None:
+    """Print on the main process only."""
+    if shards.main:
+        print(*args)
 
 
 def subset_table(results: Sequence, subset: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
