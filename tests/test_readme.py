@@ -16,10 +16,13 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_commands() -> list[str]:
-    """`omnibench ...` command lines inside the README's fenced code blocks (continuations joined)."""
+    """`omnibench ...` command lines inside the README's shell (or untagged) fenced code blocks, continuations
+    joined; fences are paired with their info string, so a ```python block is skipped, not mis-paired."""
     text = README.read_text(encoding="utf-8")
     commands = []
-    for block in re.findall(r"```(?:bash|sh|shell)?\n(.*?)```", text, flags=re.DOTALL):
+    for lang, block in re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE):
+        if lang not in ("", "bash", "sh", "shell"):
+            continue
         joined = re.sub(r"\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = line.split(" #", 1)[0].strip()
