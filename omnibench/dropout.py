@@ -2,7 +2,7 @@
 
 Why: attribution and single-modality evaluation remove a modality; if the model never saw such
 inputs in training, what they measure is partly the shock of a new input. Dropout removes a block
-exactly as attribution's ``drop`` strategy does (:func:`omnibench.model.inputs.apply_removal`), with a
+exactly as attribution's ``drop`` strategy does (:func:`omnibench.model.inputs.keep_modalities`), with a
 seed that is the same in every process for the same clip (:func:`stable_seed`), so every rank of a
 multi-process run makes the same choice for the same clip.
 """
@@ -41,9 +41,9 @@ def droppable_modalities(clip, policy: str = "any") -> frozenset[str]:
 
 def modality_dropout(media, p: float, rng: random.Random, droppable: frozenset[str] | None = None):
     """With probability ``p``, drop the video or the audio block (50/50, among ``droppable``, default
-    both) exactly as attribution does (``apply_removal(..., strategy="drop")``). Returns
+    both) exactly as attribution's ``drop`` does (:func:`~omnibench.model.inputs.keep_modalities`). Returns
     ``(media, modalities)``; a clip lacking a modality is never left with none."""
-    from omnibench.model.inputs import ALL, apply_removal, available_modalities
+    from omnibench.model.inputs import ALL, available_modalities, keep_modalities
 
     present = available_modalities(media)
     if p <= 0 or present != ALL or rng.random() >= p:
@@ -54,7 +54,7 @@ def modality_dropout(media, p: float, rng: random.Random, droppable: frozenset[s
         if not allowed:
             return media, present
         drop = next(iter(allowed))
-    return apply_removal(media, ALL - {drop}, strategy="drop")
+    return keep_modalities(media, ALL - {drop})
 
 
 def stable_seed(*parts) -> int:

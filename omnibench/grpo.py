@@ -1,9 +1,9 @@
 """GRPO with verifiable rewards on video + audio: a thin extension of ``trl.GRPOTrainer``.
 
 TRL 1.16's GRPOTrainer builds multimodal inputs for *images* only: video and audio fields never
-reach generation or the log-probability passes. :class:`OmniGRPOTrainer` fixes that with four
-small overrides and otherwise leaves TRL's algorithm (sampling, group advantages, loss types,
-reward scaling, clipping, KL, logging, checkpointing) untouched:
+reach generation or the log-probability passes. :class:`OmniGRPOTrainer` fixes that with five
+small overrides (besides its ``__init__``) and otherwise leaves TRL's algorithm (sampling, group
+advantages, loss types, reward scaling, clipping, KL, logging, checkpointing) untouched:
 
 ``get_train_dataloader()``
     with ``dataloader_num_workers > 0`` (the recipe's ``media_workers``, 1 by default), TRL's
@@ -66,7 +66,8 @@ import torch
 import trl.trainer.grpo_trainer as _trl_grpo
 from trl import GRPOConfig, GRPOTrainer
 
-from omnibench.model.inputs import _AUDIO_KEYS, _VIDEO_KEYS, collate_media, split_media_rows
+from omnibench.model.inputs import AUDIO_KEYS, VIDEO_KEYS, collate_media, split_media_rows
+from omnibench.model.parts import thinker
 from omnibench.model.positions import batch_position_ids, rope_module
 from omnibench.recipes import (
     FiniteGradients,
@@ -230,7 +231,7 @@ class OmniGRPOTrainer(GRPOTrainer):
     def _suppress_media_tokens(self) -> None:
         """Never sample a token that would add (or open/close) a media block in the completion."""
         base = self.accelerator.unwrap_model(self.model)
-        config = getattr(base, "get_base_model", lambda: base)().config
+        config = (thinker(base) or base).config  # the thinker's config holds the media token ids
         ids = {getattr(config, name, None) for name in (
             "image_token_id", "video_token_id", "audio_token_id", "vision_start_token_id",
             "vision_end_token_id", "audio_start_token_id", "audio_end_token_id")}
@@ -304,7 +305,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         media = [rows[keys.index(k)].media for k in distinct]
         fields = collate_media(media, dtype=self._media_dtype(), distinct_video=self._compact(self.model))
         return shared_prefill(self.accelerator.unwrap_model(self.model), [index[k] for k in keys], fields,
-                              media_keys=(*_VIDEO_KEYS, *_AUDIO_KEYS),
+                              media_keys=(*VIDEO_KEYS, *AUDIO_KEYS),
                               prefill_context=lambda: self._clips_known(self.model, media))
 
     def _media_dtype(self):

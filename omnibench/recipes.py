@@ -320,9 +320,11 @@ def lora_config(spec: Mapping | None):
 
 
 def tower_modules(model) -> dict[str, Any]:
-    """The vision and audio tower modules of a thinker (keys 'vision', 'audio')."""
-    base = getattr(model, "model", model)
-    return {"vision": getattr(base, "visual", None), "audio": getattr(base, "audio_tower", None)}
+    """The vision and audio tower modules of a thinker (keys 'vision', 'audio'; found by
+    :mod:`omnibench.model.parts`, through any wrapper)."""
+    from omnibench.model.parts import audio_tower, vision_tower
+
+    return {"vision": vision_tower(model), "audio": audio_tower(model)}
 
 
 def set_trainable(model, freeze_vision: bool = False, freeze_audio: bool = False) -> dict[str, int]:

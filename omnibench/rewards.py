@@ -31,9 +31,10 @@ itself knows (HumanOmniV2 asks an LLM judge; ERV a trained classifier).
 * :func:`grounding_reward` -- 1.0 when the reasoning cites cues only of the modalities the row was
   given (column ``modalities``, e.g. ``"video"`` after modality dropout removed the audio; the trainer
   passes it), 0.0 when it cites a modality that was absent ("The voice has a high pitch" on a
-  video-only input). Cue words come from a lexicon per modality (:func:`grounding_lexicon`: SynthEmo's
-  cue vocabulary plus a small documented list for real data; a recipe overrides it with
-  ``reward_options: {grounding: {lexicon: {video: [...], audio: [...]}}}``).
+  video-only input). Cue words per modality come from the cue lexicons the faithfulness of the
+  attribution reads too (:mod:`omnibench.data.lexicons`; default: its :data:`GROUNDING_FAMILIES`,
+  SynthEmo's cue vocabulary plus a small documented list for real data); a recipe overrides it with
+  ``reward_options: {grounding: {lexicon: {video: [...], audio: [...]}}}``.
 * :func:`consistency_reward` -- 1.0 when the emotion the reasoning concludes with (the last label word
   or card alias of the clip's label set it names) is the emotion answered, 0.0 when it names another,
   names none, or no answer resolves.
@@ -41,7 +42,7 @@ itself knows (HumanOmniV2 asks an LLM judge; ERV a trained classifier).
 Rewards are registered by name in :data:`REWARDS` (``@register("name")``); :func:`get_reward`
 also resolves ``"package.module:function"`` so any TRL-style reward function can be named in a
 recipe; :func:`resolve_rewards` turns a ``{name: weight}`` mapping into the function list and
-weights GRPO uses, and :func:`combined_reward` gives their weighted sum as one reward function.
+weights GRPO uses (TRL sums the weighted rewards itself).
 """
 
 from __future__ import annotations
@@ -62,17 +63,16 @@ from omnibench.answers import (
     resolve,
     words_pattern,
 )
+from omnibench.data.lexicons import GROUNDING_FAMILIES, cue_lexicon
 from omnibench.labels import alias_table
 
 __all__ = [
     "REWARDS",
     "accuracy_reward",
-    "combined_reward",
     "completion_text",
     "consistency_reward",
     "format_reward",
     "get_reward",
-    "grounding_lexicon",
     "grounding_reward",
     "is_well_formed",
     "parse_answer",
@@ -143,28 +143,6 @@ def format_reward(completions: Sequence[Any], **kwargs) -> list[float]:
     return [1.0 if is_well_formed(c) else 0.0 for c in completions]
 
 
-#: Cue words for real data (faces and voices in the wild), beside SynthEmo's cue vocabulary: the words a
-#: reasoning uses when it describes what it saw or heard. Deliberately small and literal; a recipe
-#: overrides it (``reward_options.grounding.lexicon``).
-REAL_DATA_LEXICON: dict[str, tuple[str, ...]] = {
-    "video": ("face", "facial", "expression", "smile", "smiling", "smiles", "frown", "frowning", "frowns",
-              "brow", "brows", "eyebrow", "eyebrows", "eyes", "eye", "gaze", "stare", "mouth", "lips", "grimace",
-              "tears", "crying", "nod", "nodding", "head"),
-    "audio": ("voice", "vocal", "tone", "pitch", "loud", "loudly", "loudness", "volume", "tremble", "trembling",
-              "shaky", "shout", "shouting", "whisper", "whispering", "sigh", "sighs", "intonation", "speech",
-              "speaking", "sob", "sobbing", "laugh", "laughing"),
-}
-
-
-@functools.cache
-def grounding_lexicon() -> dict[str, tuple[str, ...]]:
-    """The default cue words per modality: SynthEmo's (``omnibench.data.synth.cues``: its cue phrases'
-    words plus the nouns "face" / "voice" its sentences use) and :data:`REAL_DATA_LEXICON`."""
-    from omnibench.data.synth.cues import CUE_LEXICON
-
-    return {mod: tuple(sorted(set(CUE_LEXICON[mod]) | set(REAL_DATA_LEXICON[mod]))) for mod in ("video", "audio")}
-
-
 def _row_modalities(value: Any) -> frozenset[str] | None:
     if value is None:
         return None
@@ -180,9 +158,9 @@ def grounding_reward(completions: Sequence[Any], modalities: Any = None, lexicon
 
     ``modalities``: per completion, the modalities its input had (``"video,audio"``, ``"video"`` or a list;
     one string is broadcast); None (column absent) gives None: nothing to check against. ``lexicon``: cue words
-    per modality (default :func:`grounding_lexicon`)."""
+    per modality (default ``cue_lexicon(*GROUNDING_FAMILIES)``, :mod:`omnibench.data.lexicons`)."""
     rows = [_row_modalities(m) for m in _per_completion(modalities, len(completions), "modalities")]
-    lex = {k: tuple(v) for k, v in (lexicon or grounding_lexicon()).items()}
+    lex = {k: tuple(v) for k, v in (lexicon or cue_lexicon(*GROUNDING_FAMILIES)).items()}
     pats = {mod: words_pattern(words) for mod, words in lex.items()}
     out: list[float | None] = []
     for completion, present in zip(completions, rows):
@@ -270,20 +248,3 @@ def resolve_rewards(spec: Mapping[str, float] | Sequence[str],
     if unknown:
         raise ValueError(f"reward options for {unknown}, which are not among the rewards {[n for n, _ in items]}")
     return [with_options(get_reward(n), options.get(n)) for n, _ in items], [float(w) for _, w in items]
-
-
-def combined_reward(spec: Mapping[str, float]) -> RewardFn:
-    """One reward function returning the weighted sum of ``spec``'s rewards (None terms are skipped;
-    None when every term is None), as TRL combines them before computing advantages."""
-    funcs, weights = resolve_rewards(spec)
-
-    def combined(completions: Sequence[Any], **kwargs) -> list[float | None]:
-        columns = [fn(completions, **kwargs) for fn in funcs]
-        out: list[float | None] = []
-        for row in zip(*columns):
-            terms = [w * r for w, r in zip(weights, row) if r is not None]
-            out.append(sum(terms) if terms else None)
-        return out
-
-    combined.__name__ = "combined_reward"
-    return combined

@@ -16,7 +16,7 @@ set. :func:`run_sft` does the first stage with transformers' ``Trainer``:
   which (by design) earns no format reward;
 * modality dropout: with probability ``modality_dropout`` an example is shown without its video or
   without its audio block, removed exactly as attribution and single-modality evaluation remove
-  it (``apply_removal(strategy="drop")``), so those inputs are not out of distribution later.
+  it (:func:`omnibench.model.inputs.keep_modalities`), so those inputs are not out of distribution later.
 
 The run folder holds ``checkpoints/`` (Trainer checkpoints, ``resume: true`` continues the last),
 ``model/`` (final weights + processor, what :func:`run_sft` returns), ``recipe.yaml`` and

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from omnibench.attribution import apply_removal
 from omnibench.data.media import Media, synth_media
 from omnibench.labels import DFEW7
 from omnibench.model import (
     ALL,
     NONE,
     ModelLoadError,
-    apply_removal,
     build_inputs,
     build_tiny,
     generate,
@@ -300,6 +300,25 @@ def test_scoring_and_generation_through_a_lora_wrapper(clips):
     direct = _direct_logp(peft_model, processor, clips[0], ALL, [f"<answer>{lab}</answer>" for lab in DFEW7])
     np.testing.assert_allclose(scores[0], direct, atol=2e-4)
     assert len(generate(peft_model, processor, clips[:1], AUDIO, max_new_tokens=3)) == 1
+
+
+def test_parts_find_the_thinker_and_its_towers_through_wrappers(tiny):
+    from peft import LoraConfig, get_peft_model
+
+    from omnibench.model import parts
+
+    model, _ = tiny
+    inner = model.model
+    wrapped = torch.nn.Module()
+    wrapped.module = model  # as DDP / accelerate wrap a model
+    for m in (model, inner, wrapped):
+        assert parts.thinker(m) is inner and parts.thinker(m, family=parts.QWEN2_5_THINKER) is inner
+        assert parts.towers(m) == [parts.vision_tower(m), parts.audio_tower(m)] == [inner.visual, inner.audio_tower]
+    peft_model = get_peft_model(build_tiny(seed=3)[0], LoraConfig(r=2, target_modules=["q_proj"]))
+    assert type(parts.thinker(peft_model)).__name__ == parts.QWEN2_5_THINKER  # the registered module, not the wrapper
+    assert parts.thinker(model, family="Qwen3OmniMoeThinkerModel") is None
+    lin = torch.nn.Linear(2, 2)
+    assert parts.thinker(lin) is None and parts.towers(lin) == [] and parts.vision_tower(lin) is None
 
 
 # --------------------------------------------------------------------------------------------- generation

@@ -7,7 +7,6 @@ import pytest
 from omnibench.rewards import (
     REWARDS,
     accuracy_reward,
-    combined_reward,
     format_reward,
     get_reward,
     parse_answer,
@@ -168,12 +167,9 @@ def test_registry_and_lookup():
         get_reward("no_such_reward")
 
 
-def test_resolve_and_combine_with_weights():
+def test_resolve_with_weights():
     funcs, weights = resolve_rewards({"accuracy": 1.0, "format": 0.5})
     assert funcs == [accuracy_reward, format_reward] and weights == [1.0, 0.5]
-    both = combined_reward({"accuracy": 1.0, "format": 0.5})
-    out = both([GOOD, "<answer>happy</answer>", GOOD], label=["happy", "happy", None])
-    assert out == [1.5, 1.0, 0.5]
 
 
 # --- grounding and consistency (judge-free reasoning rewards) --------------------------------------
@@ -213,6 +209,22 @@ def test_grounding_lexicon_is_configurable_through_reward_options():
     assert fn([VOICE], modalities=["video"]) == [1.0]  # "voice" is not in this lexicon
     with pytest.raises(ValueError, match="not among the rewards"):
         resolve_rewards({"accuracy": 1.0}, options={"grounding": {}})
+
+
+def test_grounding_and_faithfulness_read_one_lexicon_registry():
+    from omnibench.attribution import cue_counts
+    from omnibench.data.lexicons import FAITHFULNESS_FAMILIES, GROUNDING_FAMILIES, LEXICONS, cue_lexicon
+
+    grounding = cue_lexicon(*GROUNDING_FAMILIES)
+    for mod in ("video", "audio"):
+        assert set(grounding[mod]) == {w for f in GROUNDING_FAMILIES for w in LEXICONS[f][mod]}
+        assert set(cue_lexicon(*FAITHFULNESS_FAMILIES)[mod]) <= set(grounding[mod])
+    # "voice" describes the voice (grounding) but is no evidence in SynthEmo's "The voice is plain" (faithfulness)
+    assert "voice" in grounding["audio"] and cue_counts("<think>The voice is plain.</think>")["audio"] == 0
+    assert ground("<think>The voice is plain.</think><answer>neutral</answer>", "video") == 0.0
+    assert ground(FACE, "video") == REWARDS["grounding"]([FACE], modalities=["video"], lexicon=grounding)[0]
+    with pytest.raises(KeyError, match="known"):
+        cue_lexicon("no_such_family")
 
 
 def consist(text, labels=None):

@@ -7,13 +7,15 @@ module, the pure parts apart from the model-bound ones (like captum's ``attr/_co
 
 * :mod:`~omnibench.attribution.shapley` -- coalitions, exact Shapley values, shares, the dominant
   modality, values from label scores (pure maths);
-* :mod:`~omnibench.attribution.cues` -- the cue lexicon, cue counts in the reasoning, stated shares and
-  their faithfulness to the measured ones;
+* :mod:`~omnibench.attribution.cues` -- cue counts in the reasoning (with the cue lexicons of
+  :mod:`omnibench.data.lexicons`), stated shares and their faithfulness to the measured ones;
 * :mod:`~omnibench.attribution.result` -- :class:`AttributionResult` (parallel arrays, ``to_frame``,
   summaries, the SynthEmo validation and its selection, example clips, subsets, save/load);
-* :mod:`~omnibench.attribution.value` -- :class:`AttributionConfig` and the model-bound value
-  functions (:func:`attribute`, :func:`attribute_generate`), with the removal strategies and scoring
-  positions documented there;
+* :mod:`~omnibench.attribution.removal` -- the removal strategies (``drop``, ``black``, ``noise``,
+  ``swap``: :data:`STRATEGIES`, :func:`apply_removal`) and a coalition's inputs (:func:`coalition_inputs`);
+* :mod:`~omnibench.attribution.value` -- :class:`AttributionConfig`, the one loop over coalitions
+  (:func:`over_coalitions`) and the model-bound value functions (:func:`attribute`,
+  :func:`attribute_generate`), with the scoring positions documented there;
 * :mod:`~omnibench.attribution.perceptual` -- the perceptual score (accuracy drop when one modality
   is permuted across the split);
 
@@ -25,12 +27,12 @@ from __future__ import annotations
 
 from omnibench.attribution.cues import (
     cue_counts,
-    default_lexicon,
     faithfulness,
     reasoning_text,
     stated_shares,
 )
 from omnibench.attribution.perceptual import PerceptualResult, perceptual_from_correct, perceptual_score
+from omnibench.attribution.removal import STRATEGIES, apply_removal, coalition_inputs, derangement
 from omnibench.attribution.result import AttributionResult, dominant_agreement
 from omnibench.attribution.shapley import (
     MODALITIES,
@@ -44,13 +46,12 @@ from omnibench.attribution.shapley import (
 )
 from omnibench.attribution.value import (
     POSITIONS,
-    STRATEGIES,
     AttributionConfig,
+    Coalition,
     attribute,
     attribute_generate,
-    coalition_inputs,
     coalition_scores,
-    derangement,
+    over_coalitions,
     resolve_position,
 )
 from omnibench.stats import bootstrap_mean_ci
@@ -62,7 +63,9 @@ __all__ = [
     "VALUES",
     "AttributionConfig",
     "AttributionResult",
+    "Coalition",
     "PerceptualResult",
+    "apply_removal",
     "attribute",
     "attribute_generate",
     "bootstrap_mean_ci",
@@ -70,12 +73,12 @@ __all__ = [
     "coalition_scores",
     "coalitions",
     "cue_counts",
-    "default_lexicon",
     "derangement",
     "dominant",
     "dominant_agreement",
     "exact_shapley",
     "faithfulness",
+    "over_coalitions",
     "perceptual_from_correct",
     "perceptual_score",
     "reasoning_text",

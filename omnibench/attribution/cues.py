@@ -5,8 +5,9 @@ the reasoning cites so that statement can be compared with the measured Shapley 
 (:func:`faithfulness`). The reasoning is read with :func:`omnibench.answers.parse_reasoning`, the one
 parser of completions, so the rewards, the evaluation and the attribution see the same text.
 
-:func:`cue_counts` counts the lexicon's video and audio cue words in the reasoning; the *stated*
-video share is ``n_video / (n_video + n_audio)`` (NaN with no cue). Faithfulness = per-clip agreement
+:func:`cue_counts` counts the lexicon's video and audio cue words in the reasoning (default: the
+faithfulness families' lexicon of :mod:`omnibench.data.lexicons`, SynthEmo's cue words, the same
+registry the grounding reward reads); the *stated* video share is ``n_video / (n_video + n_audio)`` (NaN with no cue). Faithfulness = per-clip agreement
 between the stated dominant modality (stated share above/below 0.5) and the measured one, and the
 Pearson correlation between the stated video share and the measured video share.
 """
@@ -20,14 +21,9 @@ import numpy as np
 
 from omnibench.answers import parse_reasoning, words_pattern
 from omnibench.attribution.shapley import MODALITIES, dominant, shares
-from omnibench.data.synth.cues import CUE_LEXICON
+from omnibench.data.lexicons import FAITHFULNESS_FAMILIES, cue_lexicon
 
-__all__ = ["cue_counts", "default_lexicon", "faithfulness", "reasoning_text", "stated_shares"]
-
-
-def default_lexicon() -> dict[str, list[str]]:
-    """SynthEmo's cue words (``omnibench.data.synth.cues.CUE_LEXICON``): {"video": [...], "audio": [...]}."""
-    return {k: list(v) for k, v in CUE_LEXICON.items()}
+__all__ = ["cue_counts", "faithfulness", "reasoning_text", "stated_shares"]
 
 
 def reasoning_text(completion: str | None) -> str:
@@ -46,14 +42,14 @@ def cue_counts(text: str | None, lexicon: Mapping[str, Sequence[str]] | None = N
     Matching is case-insensitive on whole words (multi-word cues match across any whitespace);
     longer cues are tried first so "high pitch" is not also counted as "pitch".
     """
-    lexicon = default_lexicon() if lexicon is None else lexicon
+    lexicon = cue_lexicon(*FAITHFULNESS_FAMILIES) if lexicon is None else lexicon
     body = reasoning_text(text)
     return {mod: (len(p.findall(body)) if p is not None else 0) for mod, p in _cue_patterns(lexicon).items()}
 
 
 def stated_shares(texts: Sequence[str | None], lexicon: Mapping[str, Sequence[str]] | None = None):
     """(stated video share (n,), video counts (n,), audio counts (n,)); share NaN when no cue is cited."""
-    lexicon = default_lexicon() if lexicon is None else lexicon
+    lexicon = cue_lexicon(*FAITHFULNESS_FAMILIES) if lexicon is None else lexicon
     counts = [cue_counts(t, lexicon) for t in texts]
     nv = np.array([c["video"] for c in counts], dtype=float)
     na = np.array([c["audio"] for c in counts], dtype=float)

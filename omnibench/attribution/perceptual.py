@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnibench.answers import resolve, resolve_gold
+from omnibench.attribution.removal import derangement
 from omnibench.attribution.shapley import MODALITIES
-from omnibench.attribution.value import coalition_inputs, derangement, media_for, resolve_position
+from omnibench.attribution.value import media_for, over_coalitions, resolve_position
 from omnibench.labels import DFEW7
 from omnibench.stats import bootstrap_mean_ci
 
@@ -119,13 +120,16 @@ def perceptual_score(model, processor, clips, media, labels: Sequence[str] = DFE
     base = np.array([g is not None and p == g for p, g in zip(pred, gold)])
     rng = np.random.default_rng(seed)
     perms = [derangement(len(media), rng) for _ in range(n_perm)]
+
+    def correct(c) -> list[bool]:
+        return [g is not None and p == g for p, g in zip(predict(c.media, full_mods, mode)[0], gold)]
+
     out = {}
-    for mod in modalities:
+    for mod in modalities:  # the coalition of every modality but ``mod``, which is swapped in from another clip
         rows = []
         for perm in perms:
-            keep = frozenset(MODALITIES) - {mod}
-            media_s, _ = coalition_inputs(media, keep, "swap", seed, perm)
-            rows.append([g is not None and p == g for p, g in zip(predict(media_s, full_mods, mode)[0], gold)])
+            rows += over_coalitions(media, correct, strategy="swap", seed=seed, prompt=prompt,
+                                    coalition_list=[frozenset(MODALITIES) - {mod}], donors=perm)
         out[mod] = np.array(rows, dtype=bool)
     condition = [(c.meta or {}).get("condition") for c in clips]
     return PerceptualResult(ids=[c.id for c in clips], condition=condition, gold=gold, correct=base,

@@ -13,14 +13,16 @@ Value function (per clip, from :func:`omnibench.model.score_labels`, teacher-for
     values measure evidence *for this label against the others*.
     ``value="logprob"``: the raw teacher-forced log-probability of ``<answer>target</answer>``.
 
-Removal strategies (``omnibench.model.apply_removal``)
-    ``drop`` (default): the modality's block and tensors are left out of the input -- only a clean
-    measure of reliance if the model has seen such inputs in training (modality dropout);
-    ``black``: black frames / silence; ``noise``: Gaussian noise; ``swap``: another clip's modality
-    (a seeded derangement of the clips, perceptual-score style).
+Removal (``strategy``): how a modality outside the coalition is removed -- ``drop`` (default),
+    ``black``, ``noise`` or ``swap``, defined and documented in :mod:`omnibench.attribution.removal`.
     A clip without a modality (e.g. no audio track) always has it removed: that player is a dummy.
     The third player ``text`` (``players=("video", "audio", "text")``) replaces the instruction
     prompt by ``null_prompt``.
+
+Coalitions: :func:`over_coalitions` is the one loop over them (the clips with the players outside a
+    coalition removed, and its prompt); :func:`coalition_scores` scores the labels in it,
+    :func:`attribute_generate` and :func:`~omnibench.attribution.perceptual.perceptual_score`
+    generate in it.
 
 Scoring position (``position``) -- measured, see ``benchmarks/attribution_bench.py``
     ``<answer>label</answer>`` must be scored where the model actually answers.
@@ -47,12 +49,14 @@ answer under the coalition equals the target).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from omnibench.answers import resolve
+from omnibench.attribution.removal import STRATEGIES, coalition_inputs, derangement
 from omnibench.attribution.result import AttributionResult
 from omnibench.attribution.shapley import (
     MODALITIES,
@@ -64,11 +68,10 @@ from omnibench.attribution.shapley import (
 )
 from omnibench.labels import DFEW7
 
-STRATEGIES: tuple[str, ...] = ("drop", "black", "noise", "swap")
 POSITIONS: tuple[str, ...] = ("auto", "prompt", "reasoning", "regenerate")
 
-__all__ = ["POSITIONS", "STRATEGIES", "AttributionConfig", "attribute", "attribute_generate", "coalition_inputs",
-           "coalition_scores", "derangement", "resolve_position"]
+__all__ = ["POSITIONS", "AttributionConfig", "Coalition", "attribute", "attribute_generate", "coalition_scores",
+           "over_coalitions", "resolve_position"]
 
 
 @dataclass
@@ -101,43 +104,45 @@ class AttributionConfig:
 
 
 
-def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A random permutation of range(n) with no fixed point (identity for n < 2)."""
-    if n < 2:
-        return np.arange(n)
-    while True:
-        p = rng.permutation(n)
-        if not (p == np.arange(n)).any():
-            return p
+class Coalition(NamedTuple):
+    """One coalition as :func:`over_coalitions` hands it to its ``run``: the ``index`` of the coalition,
+    its ``players``, and every clip's ``media`` and ``modalities`` with the players outside it removed,
+    with the ``prompt`` it is asked with."""
+
+    index: int
+    players: frozenset
+    media: list
+    modalities: list
+    prompt: str
 
 
-def coalition_inputs(media: Sequence, keep: frozenset, strategy: str = "drop", seed: int = 0,
-                     donors: Sequence[int] | None = None) -> tuple[list, list[frozenset]]:
-    """Media and modality sets of every clip for one coalition ``keep`` (a subset of video/audio).
+def over_coalitions(media: Sequence, run: Callable[[Coalition], Any], players: Sequence[str] = MODALITIES,
+                    strategy: str = "drop", seed: int = 0, prompt: str | None = None, null_prompt: str = "",
+                    coalition_list: Iterable[frozenset] | None = None, donors: Sequence[int] | None = None,
+                    report: str | None = None) -> list:
+    """The loop over coalitions: ``run(coalition)`` for each, in order; returns run's results.
 
-    A modality the clip lacks is always absent (dropped). ``donors[i]`` is the clip whose modality
-    replaces clip i's under ``swap``; ``noise`` draws from a generator seeded by (seed, i).
-    """
-    from omnibench.model import apply_removal
-    from omnibench.model.inputs import available_modalities
+    ``coalition_list``: the coalitions (default: all of ``players``, :func:`coalitions` order, the full
+    one last). Each coalition's media remove the modalities outside it by ``strategy``
+    (:func:`~omnibench.attribution.removal.coalition_inputs`; ``swap`` donors: ``donors``, default a
+    derangement seeded by ``seed``); its prompt is ``prompt`` (None: the model layer's
+    ``DEFAULT_PROMPT``), or ``null_prompt`` when ``text`` is a player outside it. ``report``: printed
+    after each coalition (``"  coalition video+audio: <report>"``)."""
+    if prompt is None:
+        from omnibench.model.inputs import DEFAULT_PROMPT
 
-    out_media, out_mods = [], []
-    for i, m in enumerate(media):
-        avail = available_modalities(m)
-        k = frozenset(keep) & avail
-        if k == avail:
-            out_media.append(m)
-            out_mods.append(avail)
-            continue
-        donor = media[donors[i]] if (strategy == "swap" and donors is not None) else None
-        if strategy == "swap" and donor is None:
-            raise ValueError("strategy 'swap' needs donors (indices of the clips lending their modality)")
-        rng = np.random.default_rng([seed, i])
-        m2, mods = apply_removal(m, k | (frozenset(MODALITIES) - avail) if strategy != "drop" else k,
-                                 strategy=strategy, rng=rng, donor=donor)
-        out_media.append(m2)
-        out_mods.append(frozenset(mods) & available_modalities(m2))
-    return out_media, out_mods
+        prompt = DEFAULT_PROMPT
+    if strategy == "swap" and donors is None:
+        donors = derangement(len(media), np.random.default_rng(seed))
+    out = []
+    for j, S in enumerate(coalitions(players) if coalition_list is None else coalition_list):
+        keep = frozenset(S) & frozenset(MODALITIES)
+        media_s, mods_s = coalition_inputs(media, keep, strategy, seed, donors)
+        p = prompt if ("text" in S or "text" not in players) else null_prompt
+        out.append(run(Coalition(j, frozenset(S), media_s, mods_s, p)))
+        if report:
+            print(f"  coalition {'+'.join(sorted(S)) or 'none'}: {report}", flush=True)
+    return out
 
 
 def _reasoning_prefix(completion: str | None) -> str:
@@ -172,33 +177,31 @@ def coalition_scores(model, processor, media: Sequence, labels: Sequence[str], c
     ``prefix`` is used when given: the reasoning of the completions already generated).
     """
     from omnibench.model import generate, score_labels
-    from omnibench.model.inputs import DEFAULT_PROMPT
 
     position = position or config.position
     if position not in ("prompt", "reasoning", "regenerate"):
         raise ValueError(f"position must be prompt | reasoning | regenerate here, got {position!r}")
     if position == "reasoning" and prefix is None:
         raise ValueError("position='reasoning' needs the reasoning prefix of every clip")
-    prompt = config.prompt if config.prompt is not None else DEFAULT_PROMPT
     n = len(media)
-    donors = derangement(n, np.random.default_rng(config.seed)) if config.strategy == "swap" else None
-    coal = coalitions(config.players)
-    out = np.full((n, len(coal), len(labels)), np.nan)
-    for j, S in enumerate(coal):
-        keep = frozenset(S) & frozenset(MODALITIES)
-        media_s, mods_s = coalition_inputs(media, keep, config.strategy, config.seed, donors)
-        p = prompt if ("text" in S or "text" not in config.players) else config.null_prompt
+    last = len(coalitions(config.players)) - 1
+
+    def score(c: Coalition) -> np.ndarray:
         pre = None
-        if position == "reasoning" or (position == "regenerate" and prefix is not None and j == len(coal) - 1):
+        if position == "reasoning" or (position == "regenerate" and prefix is not None and c.index == last):
             pre = list(prefix)
         elif position == "regenerate":  # the model's own reasoning under this coalition
-            pre = [_reasoning_prefix(c) for c in generate(model, processor, media_s, mods_s, prompt=p,
+            pre = [_reasoning_prefix(t) for t in generate(model, processor, c.media, c.modalities, prompt=c.prompt,
                                                           max_new_tokens=config.max_new_tokens,
                                                           batch_size=config.batch_size)]
-        out[:, j, :] = score_labels(model, processor, media_s, mods_s, list(labels), prompt=p, prefix=pre,
-                                    batch_size=config.batch_size)
-        if progress:
-            print(f"  coalition {'+'.join(sorted(S)) or 'none'}: scored {n} clips", flush=True)
+        return score_labels(model, processor, c.media, c.modalities, list(labels), prompt=c.prompt, prefix=pre,
+                            batch_size=config.batch_size)
+
+    scored = over_coalitions(media, score, config.players, config.strategy, config.seed, config.prompt,
+                             config.null_prompt, report=f"scored {n} clips" if progress else None)
+    out = np.full((n, len(scored), len(labels)), np.nan)
+    for j, sc in enumerate(scored):
+        out[:, j, :] = sc
     return out
 
 
@@ -232,7 +235,8 @@ def attribute(model, processor, clips, media=None, labels: Sequence[str] = DFEW7
             attached for reasoning-cue faithfulness when given.
         predictions: the model's answers (e.g. parsed from ``completions``); default: argmax of the
             full-input label scores. ``target="prediction"`` attributes these.
-        lexicon: cue lexicon for the stated shares (default SynthEmo's CUE_LEXICON).
+        lexicon: cue lexicon for the stated shares (default: ``cue_lexicon(*FAITHFULNESS_FAMILIES)`` of
+            :mod:`omnibench.data.lexicons`, SynthEmo's cue words).
     """
 
     cfg = config or AttributionConfig()
@@ -281,29 +285,21 @@ def attribute_generate(model, processor, clips, media, labels: Sequence[str] = D
     """Generation-based cross-check: ``v(S) = 1`` when the greedy answer under coalition S equals the
     target (the full-input generated answer by default, or gold with ``config.target="gold"``), else 0."""
     from omnibench.model import generate
-    from omnibench.model.inputs import DEFAULT_PROMPT
 
     cfg = config or AttributionConfig()
     labels = tuple(labels)
     clips, media = media_for(clips, media)
-    prompt = cfg.prompt if cfg.prompt is not None else DEFAULT_PROMPT
     n = len(clips)
-    donors = derangement(n, np.random.default_rng(cfg.seed)) if cfg.strategy == "swap" else None
     t0 = time.perf_counter()
-    coal = coalitions(cfg.players)
-    answers: list[list[str | None]] = []
-    full_completions = None
-    for S in coal:
-        keep = frozenset(S) & frozenset(MODALITIES)
-        media_s, mods_s = coalition_inputs(media, keep, cfg.strategy, cfg.seed, donors)
-        p = prompt if ("text" in S or "text" not in cfg.players) else cfg.null_prompt
-        comps = generate(model, processor, media_s, mods_s, prompt=p, max_new_tokens=max_new_tokens,
-                         do_sample=False, batch_size=cfg.batch_size)
-        answers.append([resolve(c, labels).label for c in comps])
-        if S == frozenset(cfg.players):
-            full_completions = comps
-        if progress:
-            print(f"  coalition {'+'.join(sorted(S)) or 'none'}: generated {n}", flush=True)
+
+    def answer(c: Coalition) -> list[str]:
+        return generate(model, processor, c.media, c.modalities, prompt=c.prompt, max_new_tokens=max_new_tokens,
+                        do_sample=False, batch_size=cfg.batch_size)
+
+    generated = over_coalitions(media, answer, cfg.players, cfg.strategy, cfg.seed, cfg.prompt, cfg.null_prompt,
+                                report=f"generated {n}" if progress else None)
+    answers = [[resolve(c, labels).label for c in comps] for comps in generated]
+    full_completions = generated[coalitions(cfg.players).index(frozenset(cfg.players))]
     prediction = answers[-1]
     gold = [c.label for c in clips]
     if targets is None:
@@ -318,4 +314,3 @@ def attribute_generate(model, processor, clips, media, labels: Sequence[str] = D
         completion=list(full_completions), seconds=time.perf_counter() - t0,
     )
     return res
-

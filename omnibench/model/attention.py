@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from transformers import AttentionInterface
 
+from omnibench.model.parts import towers
+
 #: the attention-function name of the towers' batched chunks ("flash" in it selects transformers'
 #: packed-sequence branch; the function itself is plain SDPA)
 CHUNKED_SDPA = "omnibench_flash_chunked_sdpa"
@@ -66,21 +68,13 @@ def chunked_sdpa(module, query, key, value, attention_mask=None, scaling=None, d
 AttentionInterface.register(CHUNKED_SDPA, chunked_sdpa)
 
 
-def _towers(model) -> list:
-    """The vision and audio towers of a Qwen2.5-Omni / Qwen3-Omni thinker (or of a PEFT wrapper of one)."""
-    for module in model.modules():
-        towers = [getattr(module, name, None) for name in ("visual", "audio_tower")]
-        if all(isinstance(t, torch.nn.Module) for t in towers):
-            return towers
-    return []
-
-
 def batch_tower_attention(model, enable: bool = True) -> list[str]:
-    """Switch ``model``'s towers from per-chunk ``sdpa`` to :func:`chunked_sdpa` (``enable=False``: back);
-    returns the towers switched (class names). Idempotent; other attention settings are left as they are."""
+    """Switch ``model``'s towers (:func:`omnibench.model.parts.towers`, through any wrapper) from per-chunk
+    ``sdpa`` to :func:`chunked_sdpa` (``enable=False``: back); returns the towers switched (class names).
+    Idempotent; other attention settings are left as they are."""
     changed = []
     old, new = ("sdpa", CHUNKED_SDPA) if enable else (CHUNKED_SDPA, "sdpa")
-    for tower in _towers(model):
+    for tower in towers(model):
         if getattr(tower.config, "_attn_implementation", None) == old:
             tower.config._attn_implementation = new
             changed.append(type(tower).__name__)
@@ -89,4 +83,4 @@ def batch_tower_attention(model, enable: bool = True) -> list[str]:
 
 def tower_attention(model) -> dict[str, str | None]:
     """The attention implementation of each tower (class name -> name)."""
-    return {type(t).__name__: getattr(t.config, "_attn_implementation", None) for t in _towers(model)}
+    return {type(t).__name__: getattr(t.config, "_attn_implementation", None) for t in towers(model)}

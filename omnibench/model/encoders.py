@@ -53,21 +53,16 @@ from dataclasses import dataclass
 
 import torch
 
+from omnibench.model.parts import QWEN2_5_THINKER, thinker
+
 _ATTR = "_omnibench_shared_encoders"
 _STATE = "_omnibench_clip_identity"
 
 
 def _inner(model):
-    """The module that owns ``get_video_features``/``get_audio_features`` and calls them in forward."""
-    if type(model).__name__ == "Qwen2_5OmniThinkerModel":
-        return model
-    base = getattr(model, "model", None)  # the thinker itself: one attribute away, no module walk
-    if base is not None and type(base).__name__ == "Qwen2_5OmniThinkerModel":
-        return base
-    for module in model.modules():
-        if type(module).__name__ == "Qwen2_5OmniThinkerModel":
-            return module
-    return None
+    """The thinker module whose ``get_video_features``/``get_audio_features`` are wrapped: the Qwen2.5-Omni
+    thinker only (:func:`omnibench.model.parts.thinker`; the wrapped methods follow that class's outputs)."""
+    return thinker(model, family=QWEN2_5_THINKER)
 
 
 # ------------------------------------------------------------------------------------ identity + cache

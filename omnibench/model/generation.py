@@ -31,6 +31,7 @@ from omnibench.model.inputs import (
     end_of_turn_id,
     per_clip_modalities,
 )
+from omnibench.model.parts import thinker
 
 
 def _batches(n: int, size: int):
@@ -57,11 +58,10 @@ def _model_device(model) -> torch.device:
 
 
 def _rope_deltas(model) -> torch.Tensor | None:
-    """The M-RoPE offsets the thinker stored during the last prompt forward (works through PEFT wrappers)."""
-    for module in model.modules():
-        if "rope_deltas" in vars(module):
-            return module.rope_deltas
-    return None
+    """The M-RoPE offsets the thinker (:func:`omnibench.model.parts.thinker`, through any wrapper) stored
+    during the last prompt forward; None for a model without one."""
+    inner = thinker(model)
+    return getattr(inner, "rope_deltas", None)
 
 
 def _to_device(batch, device: torch.device, dtype: torch.dtype | None = None):
@@ -147,13 +147,6 @@ def generate(
 # --------------------------------------------------------------------------------------------- shared prefill
 
 
-def _thinker_model(model):
-    for module in model.modules():
-        if "rope_deltas" in vars(module):
-            return module
-    return None
-
-
 @torch.no_grad()
 def generate_with_shared_prefill(model, input_ids, attention_mask, owner: Sequence[int], prefill_fields: dict,
                                  fields: dict | None = None, prefill_context=None, generate=None, **kwargs):
@@ -179,7 +172,7 @@ def generate_with_shared_prefill(model, input_ids, attention_mask, owner: Sequen
     for i, o in enumerate(owner):
         first.setdefault(int(o), i)
     reps = [first[j] for j in range(n)] if len(first) == n else None
-    inner = _thinker_model(model)
+    inner = thinker(model)  # holds rope_deltas, repeated to the rows below
     plain = (reps is None or n == input_ids.shape[0] or input_ids.shape[1] < 2 or inner is None
              or "past_key_values" in kwargs)
     if not plain:

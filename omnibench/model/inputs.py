@@ -1,8 +1,11 @@
 """Prompt template, modality selection and processor calls: clips -> model inputs.
 
-One function, :func:`build_inputs`, turns decoded clips (:class:`~omnibench.data.media.Media`) into a
-left-padded batch for any modality subset.  The user turn follows R1-Omni's layout — the video block,
-then the audio block, then the instruction — written by the checkpoint's own chat template:
+:func:`build_inputs` turns decoded clips (:class:`~omnibench.data.media.Media`) into a left-padded
+batch for any modality subset; :func:`clip_row` / :func:`collate_rows` (and :class:`ClipInputs`, which
+keeps each clip's row) build the same batch from per-clip processor outputs, and
+:func:`split_media_rows` / :func:`collate_media` split a batch into per-row media and back (GRPO's
+rows).  The user turn follows R1-Omni's layout — the video block, then the audio block, then the
+instruction — written by the checkpoint's own chat template:
 
     <|im_start|>user
     <|vision_bos|><|VIDEO|>…<|vision_eos|><|audio_bos|><|AUDIO|>…<|audio_eos|>{prompt}<|im_end|>
@@ -11,8 +14,9 @@ then the audio block, then the instruction — written by the checkpoint's own c
 
 Audio and video are separate blocks (``use_audio_in_video`` off), so a modality left out is removed
 entirely: its block disappears from the prompt and its tensors from the batch (nothing is zeroed).
-A batch may mix modality sets and clip lengths.  Media-level alternatives used by attribution
-(black frames / silence, Gaussian noise, another clip's modality) come from :func:`apply_removal`.
+A batch may mix modality sets and clip lengths; :func:`keep_modalities` leaves a clip's other
+modalities out of its media.  The other ways of removing a modality (black frames / silence, noise,
+another clip's) are attribution's (:mod:`omnibench.attribution.removal`).
 
 Processor settings that differ from a plain ``processor(...)`` call, and why:
 
@@ -46,7 +50,6 @@ ALL: frozenset[str] = frozenset({"video", "audio"})
 NONE: frozenset[str] = frozenset()
 #: order of the blocks in the user turn (R1-Omni: "<video>\n<audio>\n{prompt}")
 BLOCK_ORDER: tuple[str, ...] = ("video", "audio")
-REMOVAL_STRATEGIES: tuple[str, ...] = ("drop", "black", "noise", "swap")
 
 _ALIASES = {"both": ALL, "all": ALL, "av": ALL, "none": NONE, "text": NONE, "": NONE,
             "video": frozenset({"video"}), "audio": frozenset({"audio"})}  # fmt: skip
@@ -87,67 +90,18 @@ def per_clip_modalities(modalities, n: int) -> list[frozenset[str]]:
     return [parse_modalities(modalities)] * n
 
 
-# --------------------------------------------------------------------------------------------- removal
+def keep_modalities(media: Media, keep: Iterable[str] | str) -> tuple[Media, frozenset[str]]:
+    """``media`` with the modalities not in ``keep`` absent (set to None), and the modalities it then
+    has (``keep`` within :func:`available_modalities`: a modality the clip lacks is never invented).
 
-
-def apply_removal(
-    media: Media,
-    keep: Iterable[str] | str,
-    strategy: str = "drop",
-    rng: np.random.Generator | int | None = None,
-    donor: Media | None = None,
-) -> tuple[Media, frozenset[str]]:
-    """Remove the modalities not in ``keep`` from one clip; returns (media, modalities to feed).
-
-    * ``drop``  — the modality is absent: set to None in the media and left out of the returned set;
-    * ``black`` — frames all zero / audio all zero (silence), same shapes; the block stays in the prompt;
-    * ``noise`` — Gaussian noise of the same shape (frames N(128, 64²) clipped to uint8; audio with the
-      clip's own RMS, or 0.05 for a silent clip);
-    * ``swap``  — the modality is taken from ``donor`` (another clip), as in perceptual-score studies.
-
-    Modalities the clip does not have are never invented: the returned set is within
-    :func:`available_modalities` (or the donor's, for swap).
-    """
-    if strategy not in REMOVAL_STRATEGIES:
-        raise ValueError(f"unknown removal strategy {strategy!r}; use one of {REMOVAL_STRATEGIES}")
+    This is how a modality is left out of the input (its block and tensors then absent in
+    :func:`build_inputs`): attribution's ``drop`` strategy and modality dropout in training."""
     keep = parse_modalities(keep)
     have = available_modalities(media)
     removed = have - keep
-    frames, audio = media.frames, media.audio
-    if strategy == "drop" or not removed:
-        if "video" in removed:
-            frames = None
-        if "audio" in removed:
-            audio = None
-        out = Media(frames=frames, audio=audio, sr=media.sr, clip_id=media.clip_id)
-        return out, keep & have
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    if strategy == "black":
-        if "video" in removed:
-            frames = np.zeros_like(frames)
-        if "audio" in removed:
-            audio = np.zeros_like(audio)
-    elif strategy == "noise":
-        if "video" in removed:
-            frames = np.clip(gen.normal(128.0, 64.0, size=frames.shape), 0, 255).astype(np.uint8)
-        if "audio" in removed:
-            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) or 0.05
-            audio = gen.normal(0.0, rms, size=audio.shape).astype(np.float32)
-    elif strategy == "swap":
-        if donor is None:
-            raise ValueError("strategy='swap' needs a donor clip (donor=Media of another clip)")
-        if "video" in removed:
-            if donor.frames is None:
-                raise ValueError(f"donor {donor.clip_id!r} has no video to swap in")
-            frames = donor.frames
-        if "audio" in removed:
-            if donor.audio is None:
-                raise ValueError(f"donor {donor.clip_id!r} has no audio to swap in")
-            if donor.sr != media.sr:
-                raise ValueError(f"donor audio is at {donor.sr} Hz, clip {media.clip_id!r} at {media.sr} Hz")
-            audio = donor.audio
-    out = Media(frames=frames, audio=audio, sr=media.sr, clip_id=media.clip_id)
-    return out, have
+    frames = None if "video" in removed else media.frames
+    audio = None if "audio" in removed else media.audio
+    return Media(frames=frames, audio=audio, sr=media.sr, clip_id=media.clip_id), keep & have
 
 
 # --------------------------------------------------------------------------------------------- prompts
@@ -364,8 +318,8 @@ def build_inputs(
 
 # ------------------------------------------------------------------------------------ per-row media
 
-_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid")
-_AUDIO_KEYS = ("input_features", "feature_attention_mask")
+VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid")
+AUDIO_KEYS = ("input_features", "feature_attention_mask")
 
 
 def split_media_rows(batch, modalities: Sequence[frozenset]) -> list[tuple[list[int], dict]]:
@@ -410,7 +364,7 @@ def collate_media(rows: Sequence[dict], device=None, dtype=None, distinct_video:
     out: dict[str, torch.Tensor] = {}
     videos = [r for r in rows if "pixel_values_videos" in r]
     if videos:
-        for key in _VIDEO_KEYS:
+        for key in VIDEO_KEYS:
             if key == "pixel_values_videos" and distinct_video:
                 from omnibench.model.encoders import distinct_videos
 

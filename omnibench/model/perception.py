@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from omnibench.io import append_jsonl
-from omnibench.model.encoders import _inner
 from omnibench.model.inputs import ALL, ClipInputs
+from omnibench.model.parts import QWEN2_5_THINKER, thinker
 
 TARGETS = ("modality", "label")
 #: the prompt of the description stage (never the emotion prompt)
@@ -98,7 +98,7 @@ def modality_targets(clips: Sequence, labels: Sequence[str], targets: str = "mod
 
 def pooled_features(model, batch) -> dict[str, torch.Tensor]:
     """Mean-pooled tower outputs per clip: ``{"video": (n, d), "audio": (n, d)}`` for the modalities in ``batch``."""
-    inner = _inner(model)
+    inner = thinker(model, family=QWEN2_5_THINKER)
     if inner is None:
         raise TypeError(f"{type(model).__name__} is not a Qwen2.5-Omni thinker; perception pre-training needs one")
     batch = _on_model(model, batch)
@@ -179,7 +179,7 @@ def pretrain_encoders(
         torch.nn.init.normal_(head.weight, std=0.02, generator=gen)
         torch.nn.init.zeros_(head.bias)
         head.to(next(model.parameters()).device)  # float32 read-outs next to the model
-    inner = _inner(model)
+    inner = thinker(model, family=QWEN2_5_THINKER)
     towers = [inner.visual, inner.audio_tower]
     params = [p for t in towers for p in t.parameters()] + [p for h in heads.values() for p in h.parameters()]
     for p in params:

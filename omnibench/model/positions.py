@@ -16,13 +16,16 @@ from collections.abc import Sequence
 
 import torch
 
+from omnibench.model.parts import thinker
+
 
 def rope_module(model):
     """The module of ``model`` (through DDP / PEFT / accelerate wrappers) that computes its M-RoPE
-    position ids (``get_rope_index``), or None when the model has none (a text-only model)."""
-    for module in model.modules():
-        if hasattr(module, "get_rope_index") and hasattr(module, "compute_3d_position_ids"):
-            return module
+    position ids (``get_rope_index``): its thinker (:func:`omnibench.model.parts.thinker`), or None
+    when the model has none (a text-only model)."""
+    inner = thinker(model)
+    if inner is not None and hasattr(inner, "get_rope_index") and hasattr(inner, "compute_3d_position_ids"):
+        return inner
     return None
 
 

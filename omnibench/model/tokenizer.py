@@ -133,15 +133,6 @@ def build_tokenizer(
     return tok
 
 
-def label_token_ids(tokenizer, labels: Sequence[str]) -> dict[str, list[int]]:
-    """Token ids of each label as written inside ``<answer>…</answer>`` (without the tags)."""
-    out = {}
-    for label in labels:
-        ids = tokenizer("<answer>" + label + "</answer>", add_special_tokens=False)["input_ids"]
-        out[label] = ids[1:-1] if len(ids) >= 2 else ids
-    return out
-
-
 def check_label_tokens(tokenizer, labels: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``<answer>label</answer>`` is exactly 3 tokens for every label."""
     bad = {}
