@@ -46,6 +46,61 @@ def write_mp4(path, n_frames=12, fps=8, size=64, audio_seconds=1.5, sr=16000, se
     return path
 
 
+def _per_clip(value, i, n, name):
+    """``value`` for clip ``i``: the value itself, its ``i``-th item, or ``value(i)``."""
+    if callable(value):
+        return value(i)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} values for {n} clips")
+        return value[i]
+    return value
+
+
+def make_media(n, seed=0, *, frames=8, seconds=1.0, size=56, high=256, sr=16000, audio="noise", scale=0.1,
+               hiss=0.0, as_dict=False):
+    """``n`` small synthetic decoded clips ``c0``..``c{n-1}`` for the tiny model: no files, no decoding.
+
+    Tests import it explicitly (``from conftest import make_media``), also from their module-level helpers.
+    One ``np.random.default_rng(seed)`` is shared by all the clips. For each clip in turn it draws the
+    frames first, ``rng.integers(0, high, (frames, size, size, 3), dtype=np.uint8)``, then the random part
+    of the audio. So a clip's data depends on the seed and on every clip before it.
+
+    frames, seconds, scale: one value for every clip, a list or tuple with one value per clip, or a
+        function of the clip's index ``i``.
+    audio: how the mono track of ``int(sr * seconds)`` samples is made (``sr`` is its sample rate):
+        ``"noise"``: ``scale * rng.standard_normal(samples)``;
+        ``"normal"``: ``rng.normal(0, scale, samples)``, the other way some tests draw the same noise;
+        ``"tone"``: ``scale * sin(2 pi 150 (i + 1) t)``, a pitch of its own for each clip, with no random
+        draw unless ``hiss``.
+    hiss: with ``"tone"``, add ``rng.normal(0, hiss, samples)`` when it is not 0.
+    as_dict: return ``{clip_id: media}`` (what ``MediaStore.from_media`` takes) instead of a list.
+    """
+    from omnibench.data.media import synth_media
+
+    if audio not in ("noise", "normal", "tone"):
+        raise ValueError(f"audio must be 'noise', 'normal' or 'tone', got {audio!r}")
+    if hiss and audio != "tone":
+        raise ValueError("hiss is only added to audio='tone'")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        f, s, a = (_per_clip(v, i, n, name) for name, v in (("frames", frames), ("seconds", seconds),
+                                                             ("scale", scale)))
+        pixels = rng.integers(0, high, (f, size, size, 3), dtype=np.uint8)
+        samples = int(sr * s)
+        if audio == "noise":
+            wave = a * rng.standard_normal(samples)
+        elif audio == "normal":
+            wave = rng.normal(0, a, samples)
+        else:
+            wave = a * np.sin(2 * np.pi * 150 * (i + 1) * (np.arange(samples) / sr))
+            if hiss:
+                wave = wave + rng.normal(0, hiss, samples)
+        out.append(synth_media(pixels, wave.astype(np.float32), sr=sr, clip_id=f"c{i}"))
+    return {m.clip_id: m for m in out} if as_dict else out
+
+
 @pytest.fixture
 def mp4_factory(tmp_path):
     def make(name="clip.mp4", **kw):

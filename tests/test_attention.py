@@ -7,21 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import make_media
 
-from omnibench.data.media import synth_media
 from omnibench.model import ALL, build_inputs, build_tiny, load_model
 from omnibench.model.attention import CHUNKED_SDPA, batch_tower_attention, chunked_sdpa, tower_attention
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _media():
-    """Clips of two frame counts and two audio lengths: tower chunks of several lengths in one batch."""
-    rng = np.random.default_rng(0)
-    shapes = [(8, 1.0), (8, 1.0), (4, 0.6), (8, 1.0), (4, 0.6)]
-    return [synth_media(rng.integers(0, 256, (f, 56, 56, 3), dtype=np.uint8),
-                        (0.1 * rng.standard_normal(int(16000 * s))).astype(np.float32), clip_id=f"c{i}")
-            for i, (f, s) in enumerate(shapes)]
 
 
 def _logits_and_grads(model, batch):
@@ -36,7 +27,9 @@ def _logits_and_grads(model, batch):
 def test_batched_towers_give_the_per_chunk_outputs_and_gradients_bitwise(arch):
     model, processor = build_tiny(seed=0, arch=arch)
     assert set(tower_attention(model).values()) == {CHUNKED_SDPA}  # build_tiny switches them on
-    batch = build_inputs(processor, _media(), [ALL] * 5, completions=["<answer>happy</answer>"] * 5)
+    # clips of two frame counts and two audio lengths: tower chunks of several lengths in one batch
+    media = make_media(5, frames=[8, 8, 4, 8, 4], seconds=[1.0, 1.0, 0.6, 1.0, 0.6])
+    batch = build_inputs(processor, media, [ALL] * 5, completions=["<answer>happy</answer>"] * 5)
     calls = []
     from transformers import AttentionInterface
 

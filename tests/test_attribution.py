@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_media
 
 from omnibench.attribution import (
     AttributionResult,
@@ -156,6 +157,34 @@ def test_faithfulness_agreement_and_correlation():
     assert f["n_no_cue"] == 1
 
 
+def test_stated_shares_default_to_the_faithfulness_families_lexicon():
+    from omnibench.data.lexicons import FAITHFULNESS_FAMILIES, cue_lexicon
+
+    text = "<think>The face shows a smiling mouth. The voice is plain and steady.</think><answer>happy</answer>"
+    assert cue_counts(text) == cue_counts(text, cue_lexicon(*FAITHFULNESS_FAMILIES)) == {"video": 2, "audio": 0}
+
+
+# ------------------------------------------------------------------------------ the coalition loop
+
+
+def test_one_coalition_loop_hands_each_coalition_its_inputs_and_prompt(capsys):
+    from omnibench.attribution import over_coalitions
+
+    media = make_media(2, frames=2, seconds=0.2, size=8)
+    media[1].audio = None  # a clip without audio: its audio player is a dummy
+    players = ("video", "audio", "text")
+    seen = over_coalitions(media, lambda c: (c.index, c.players, c.modalities, c.prompt), players=players,
+                           prompt="P", null_prompt="", report="done")
+    assert [s[1] for s in seen] == coalitions(players) and [s[0] for s in seen] == list(range(8))
+    for _, S, mods, prompt in seen:
+        assert prompt == ("P" if "text" in S else "")
+        assert mods == [frozenset(S) - {"text"}, frozenset(S) & {"video"}]
+    assert capsys.readouterr().out.splitlines()[-1] == "  coalition audio+text+video: done"
+    only = over_coalitions(media, lambda c: c.media, strategy="swap", coalition_list=[frozenset({"audio"})],
+                           donors=[1, 0], prompt="P")
+    assert len(only) == 1 and only[0][0].frames is media[1].frames and only[0][0].audio is media[0].audio
+
+
 # ------------------------------------------------------------------------------ result object
 
 
@@ -259,12 +288,8 @@ def test_subset_keeps_every_parallel_array_aligned():
 # ------------------------------------------------------------------------------ with the tiny model
 
 
-def _media(n=3, seed=0):
-    from omnibench.data.media import synth_media
-
-    rng = np.random.default_rng(seed)
-    return [synth_media(rng.integers(0, 255, (8, 112, 112, 3), dtype=np.uint8),
-                        rng.normal(0, 0.1 * (i + 1), 24000).astype(np.float32), clip_id=f"c{i}") for i in range(n)]
+#: make_media's settings here: 112-pixel frames of values 0..254, 1.5 s of noise, louder for each clip
+MEDIA_KW = {"size": 112, "high": 255, "seconds": 1.5, "audio": "normal", "scale": lambda i: 0.1 * (i + 1)}
 
 
 def _clips(n=3):
@@ -282,7 +307,7 @@ def test_removal_strategies_really_remove(tiny):
 
     model, proc = tiny
     vid, aud = model.config.video_token_index, model.config.audio_token_index
-    media = _media(2)
+    media = make_media(2, **MEDIA_KW)
     donors = [1, 0]
     keep = frozenset({"audio"})
     # drop: no frames, no video tokens, no video tensors
@@ -320,7 +345,7 @@ def test_attribute_on_tiny_model_is_consistent(tiny):
     from omnibench.model import ALL, score_labels
 
     model, proc = tiny
-    media, clips = _media(3), _clips(3)
+    media, clips = make_media(3, **MEDIA_KW), _clips(3)
     res = attribute(model, proc, clips, media, config=AttributionConfig(value="logprob", position="prompt", batch_size=4))
     assert res.position == "prompt"
     # full coalition = plain scoring with both modalities; target = its argmax
@@ -439,7 +464,7 @@ def test_regenerate_position_scores_after_own_reasoning(tiny):
     from omnibench.model import ALL, score_labels
 
     model, proc = tiny
-    media, clips = _media(2), _clips(2)
+    media, clips = make_media(2, **MEDIA_KW), _clips(2)
     comps = ["<think>The face shows a smiling mouth.</think><answer>happy</answer>",
              "<think>The voice has a low pitch.</think><answer>sad</answer>"]
     cfg = AttributionConfig(position="auto", batch_size=2, max_new_tokens=4)

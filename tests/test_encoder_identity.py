@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
+from conftest import make_media
 
-from omnibench.data.media import synth_media
 from omnibench.model import ALL, build_inputs
 from omnibench.model.encoders import (
     EncoderCache,
@@ -27,15 +26,6 @@ from omnibench.model.encoders import (
 VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
 
 
-def _media(n: int, seed: int = 0, frames: int = 8, seconds: float = 1.0):
-    rng = np.random.default_rng(seed)
-    return [
-        synth_media(rng.integers(0, 256, (frames, 56, 56, 3), dtype=np.uint8),
-                    (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), clip_id=f"c{i}")
-        for i in range(n)
-    ]
-
-
 #: rows as GRPO builds them: each clip repeated, mixed modality sets, one clip of another length
 ROWS = (0, 0, 0, 1, 1, 2, 2, 0)
 MODS = (ALL, ALL, ALL, VIDEO, VIDEO, AUDIO, ALL, ALL)
@@ -44,7 +34,7 @@ AUDIO_KEYS = [f"c{c}" for c, m in zip(ROWS, MODS) if "audio" in m]  # c0 c0 c0 c
 
 
 def _batch(processor):
-    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6)
+    media = make_media(2) + make_media(1, seed=5, frames=4, seconds=0.6)
     return build_inputs(processor, [media[i] for i in ROWS], list(MODS),
                         completions=["<answer>happy</answer>"] * len(ROWS), return_labels=True)
 
@@ -219,7 +209,7 @@ def test_shared_prefill_generates_what_plain_generate_does_with_one_prefill_per_
     from omnibench.model.generation import shared_prefill
 
     model, processor = copy.deepcopy(tiny[0]).eval(), tiny[1]
-    media = _media(3)
+    media = make_media(3)
     keys = ["c0", "c0", "c1", "c1", "c2", "c2"]  # G = 2
     batch = build_inputs(processor, [media[int(k[1])] for k in keys], [ALL] * len(keys))
     distinct = build_inputs(processor, media, [ALL] * 3)
@@ -248,7 +238,7 @@ def test_shared_prefill_generates_what_plain_generate_does_with_one_prefill_per_
 
 
 def _grpo_trainer(tiny, tmp_path, **kw):
-    from test_grpo import _clips, _media
+    from test_grpo import MEDIA_KW, _clips
 
     from omnibench.grpo import GRPORecipe, build_trainer
     from omnibench.recipes import MediaStore, load_recipe
@@ -258,7 +248,7 @@ def _grpo_trainer(tiny, tmp_path, **kw):
             "rewards": {"test_length": 1.0}, "freeze_vision": True, "freeze_audio": True}
     base.update(kw)
     recipe = load_recipe(GRPORecipe, base)
-    media = _media(4)
+    media = make_media(4, **MEDIA_KW)
     return build_trainer(recipe, copy.deepcopy(tiny[0]), tiny[1], MediaStore.from_media(media), _clips(4))
 
 
@@ -365,7 +355,7 @@ def test_position_ids_once_per_clip_are_the_models_own(tiny):
     from omnibench.model.positions import batch_position_ids, rope_module
 
     model, processor = tiny
-    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6)
+    media = make_media(2) + make_media(1, seed=5, frames=4, seconds=0.6)
     batch = build_inputs(processor, [media[i] for i in ROWS], list(MODS))
     rows = split_media_rows(batch, list(MODS))
     for (_, m), c in zip(rows, ROWS):
@@ -408,7 +398,8 @@ def test_clip_inputs_batches_are_build_inputs_batches(tiny):
     from omnibench.model.inputs import ClipInputs
 
     model, processor = tiny
-    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6) + _media(1, seed=7, frames=8, seconds=1.4)
+    media = (make_media(2) + make_media(1, seed=5, frames=4, seconds=0.6)
+             + make_media(1, seed=7, frames=8, seconds=1.4))
     mods = [ALL, ALL, AUDIO, ALL]
     cache = ClipInputs(processor, media, mods)
     texts = ["<answer>happy</answer>", "<think>a face</think><answer>sad</answer>", "x", "<answer>angry</answer>"]

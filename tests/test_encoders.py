@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
+from conftest import make_media
 
-from omnibench.data.media import synth_media
 from omnibench.model import ALL, build_inputs, build_tiny, generate
 from omnibench.model.encoders import encoders_are_shared, encoders_shared, share_encoders
 
 VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
 
 
-def _media(n: int, seed: int = 0, frames: int = 8, seconds: float = 1.0):
-    rng = np.random.default_rng(seed)
-    return [
-        synth_media(rng.integers(0, 256, (frames, 56, 56, 3), dtype=np.uint8),
-                    (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), clip_id=f"c{i}")
-        for i in range(n)
-    ]
-
-
 def _grouped_batch(processor):
     """Rows as GRPO builds them: each clip repeated, mixed modality sets, one clip of another length."""
-    media = _media(2) + _media(1, seed=5, frames=4, seconds=0.6)
+    media = make_media(2) + make_media(1, seed=5, frames=4, seconds=0.6)
     rows = [media[i] for i in (0, 0, 0, 1, 1, 2, 2, 0)]
     mods = [ALL, ALL, ALL, VIDEO, VIDEO, AUDIO, ALL, ALL]
     return build_inputs(processor, rows, mods, completions=["<answer>happy</answer>"] * len(rows),
@@ -93,7 +83,7 @@ def test_shared_gradients_equal_unshared(tiny):
 
 def test_sampled_group_generation_is_unchanged(tiny):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    media = _media(2)
+    media = make_media(2)
     batch = build_inputs(processor, [media[i] for i in (0, 0, 0, 1, 1, 1)], ALL)
     tok = processor.tokenizer
     kw = {"max_new_tokens": 8, "do_sample": True, "top_k": 0, "pad_token_id": tok.pad_token_id}
@@ -128,7 +118,7 @@ def test_grpo_completion_logprobs_equal_with_and_without_sharing(tiny, tmp_path)
     from omnibench.grpo import GRPORecipe, build_trainer
     from omnibench.recipes import MediaStore, load_recipe
 
-    media = {m.clip_id: m for m in _media(2)}
+    media = make_media(2, as_dict=True)
     clips = [Clip(id=c, video=f"{c}.mp4", label="happy", split="train") for c in media]
     recipe = load_recipe(GRPORecipe, {"out": str(tmp_path / "run"), "max_steps": 1, "num_generations": 2,
                                       "per_device_train_batch_size": 4, "beta": 0.0, "progress": False,

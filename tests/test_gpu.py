@@ -10,8 +10,8 @@ import copy
 import numpy as np
 import pytest
 import torch
+from conftest import make_media
 
-from omnibench.data.media import synth_media
 from omnibench.labels import DFEW7
 from omnibench.model import ALL, build_inputs, generate, score_labels
 from omnibench.model.encoders import encoders_shared
@@ -21,15 +21,9 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def _media(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    return [synth_media(rng.integers(0, 256, (8, 112, 112, 3), dtype=np.uint8),
-                        (0.1 * rng.standard_normal(24000)).astype(np.float32), clip_id=f"c{i}") for i in range(n)]
-
-
 def test_cuda_scores_match_the_cpu_and_bf16_stays_close(tiny):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    media = _media(4)
+    media = make_media(4, size=112, seconds=1.5)
     cpu = score_labels(model, processor, media, ALL, DFEW7)
     model.to("cuda")
     gpu = score_labels(model, processor, media, ALL, DFEW7)
@@ -44,7 +38,7 @@ def test_cuda_scores_match_the_cpu_and_bf16_stays_close(tiny):
 def test_shared_encoders_on_cuda_bf16(tiny):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
     model.to("cuda", torch.bfloat16).eval()
-    media = _media(2)
+    media = make_media(2, size=112, seconds=1.5)
     batch = build_inputs(processor, [media[i] for i in (0, 0, 0, 1, 1, 1)], ALL)
     batch = _to_device(batch, torch.device("cuda"), torch.bfloat16)  # media tensors in bf16, as generate() does
     with torch.no_grad():
@@ -63,7 +57,7 @@ def test_grpo_step_on_cuda_in_bf16_moves_every_part(tiny, tmp_path):
 
     if "gpu_test_length" not in REWARDS:
         register("gpu_test_length")(lambda completions, **kw: [float(len(c[0]["content"])) for c in completions])
-    media = {m.clip_id: m for m in _media(2)}
+    media = make_media(2, size=112, seconds=1.5, as_dict=True)
     clips = [Clip(id=c, video=f"{c}.mp4", label="happy", split="train") for c in media]
     recipe = load_recipe(GRPORecipe, {"out": str(tmp_path / "run"), "max_steps": 1, "num_generations": 4,
                                       "per_device_train_batch_size": 8, "max_completion_length": 12,

@@ -6,12 +6,12 @@ import copy
 import inspect
 import json
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
 import trl
+from conftest import make_media
 
 from omnibench.data.manifest import Clip
 from omnibench.data.media import synth_media
@@ -22,17 +22,9 @@ from omnibench.rewards import REWARDS, register
 REWARDS.pop("test_length", None)
 
 
-def _media(n: int, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    t = np.arange(16000) / 16000
-    return {  # distinct frames, and tones of distinct pitch and loudness
-        f"c{i}": synth_media(
-            rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8),
-            (0.9 ** i * np.sin(2 * np.pi * 150 * (i + 1) * t) + rng.normal(0, 0.01, t.size)).astype(np.float32),
-            clip_id=f"c{i}",
-        )
-        for i in range(n)
-    }
+#: make_media's settings here: a dict of clips with distinct frames, and tones of distinct pitch and
+#: loudness under a little noise
+MEDIA_KW = {"as_dict": True, "audio": "tone", "scale": lambda i: 0.9 ** i, "hiss": 0.01}
 
 
 def _clips(n: int) -> list[Clip]:
@@ -57,7 +49,7 @@ def _recipe(tmp_path, **kw) -> GRPORecipe:
 
 def _trainer(tiny, tmp_path, media=None, **kw) -> OmniGRPOTrainer:
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    media = media or _media(4)
+    media = media or make_media(4, **MEDIA_KW)
     recipe = _recipe(tmp_path, **kw)
     clips = _clips(len(media))
     return build_trainer(recipe, model, processor, MediaStore.from_media(media), clips)
@@ -147,7 +139,7 @@ def test_lora_adapts_the_language_model_only(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_completion_logprobs_depend_on_the_clips_video_and_audio(tiny, tmp_path):
-    media = _media(2)
+    media = make_media(2, **MEDIA_KW)
     a, b = media["c0"], media["c1"]
     media["video_swapped"] = synth_media(b.frames, a.audio, clip_id="video_swapped")
     media["audio_swapped"] = synth_media(a.frames, b.audio, clip_id="audio_swapped")
@@ -178,7 +170,7 @@ class CountingStore:
 @pytest.mark.parametrize("workers", [0, 1])
 def test_each_clip_is_decoded_once_per_step_and_dropout_is_per_group(tiny, tmp_path, workers):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    store = CountingStore(_media(4), tmp_path / "calls.txt")
+    store = CountingStore(make_media(4, **MEDIA_KW), tmp_path / "calls.txt")
     recipe = _recipe(tmp_path, max_steps=2, modality_dropout=1.0, media_workers=workers)
     trainer = build_trainer(recipe, model, processor, store, _clips(4))
     trainer.train()
@@ -203,7 +195,8 @@ def test_decoding_in_a_worker_trains_exactly_as_decoding_in_the_step(tiny, tmp_p
         model, processor = copy.deepcopy(tiny[0]), tiny[1]
         recipe = _recipe(tmp_path / str(workers), max_steps=4, modality_dropout=0.5, temperature=1.0, seed=3,
                          media_workers=workers)
-        trainer = build_trainer(recipe, model, processor, MediaStore.from_media(_media(4)), _clips(4))
+        store = MediaStore.from_media(make_media(4, **MEDIA_KW))
+        trainer = build_trainer(recipe, model, processor, store, _clips(4))
         trainer.train()  # 4 clips, 2 per step: 2 epochs
         assert _changed(before, trainer.model, "language_model")  # it trained
         weights.append(_snapshot(trainer.model))
@@ -219,7 +212,7 @@ class BrokenStore(CountingStore):
 
 def test_a_clip_a_worker_cannot_decode_stops_training_naming_it(tiny, tmp_path):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    store = BrokenStore(_media(4), tmp_path / "calls.txt")
+    store = BrokenStore(make_media(4, **MEDIA_KW), tmp_path / "calls.txt")
     trainer = build_trainer(_recipe(tmp_path, media_workers=1), model, processor, store, _clips(4))
     with pytest.raises(RuntimeError, match=r"c1\.mp4 is truncated"):
         trainer.train()

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import make_media
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,12 +28,6 @@ from omnibench.model.perception import (
 def _clip(i, label="happy", video_label="happy", audio_label="neutral", **meta):
     return Clip(id=f"c{i}", video=f"c{i}.mp4", label=label, split="train",
                 meta={"video_label": video_label, "audio_label": audio_label, **meta})
-
-
-def _media(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [synth_media(rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8),
-                        rng.normal(0, 0.1, 16000).astype(np.float32), clip_id=f"c{i}") for i in range(n)]
 
 
 def test_modality_targets_use_each_modality_label_or_the_clip_label():
@@ -79,7 +74,7 @@ def _params(model, part):
 def test_tower_pretraining_changes_the_towers_only_and_logs_readout_accuracy(tmp_path):
     model, proc = build_tiny(seed=0)
     clips = [_clip(i, video_label=LABELS[i % 7], audio_label=LABELS[(i + 3) % 7]) for i in range(12)]
-    media = _media(12)
+    media = make_media(12, audio="normal")
     before = {k: _params(model, k) for k in ("visual", "audio_tower", "language_model")}
     log = tmp_path / "p.jsonl"
     cfg = PerceptionConfig(steps=3, batch_size=4, eval_every=1, val_fraction=0.25, describe_steps=0)
@@ -97,7 +92,7 @@ def test_tower_pretraining_changes_the_towers_only_and_logs_readout_accuracy(tmp
 
 def test_tower_pretraining_rejects_bad_input():
     model, proc = build_tiny(seed=0)
-    media = _media(4)
+    media = make_media(4, audio="normal")
     t = {"video": np.zeros(4, np.int64), "audio": np.zeros(4, np.int64)}
     cfg = PerceptionConfig(steps=1, batch_size=2, val_fraction=0.0)
     with pytest.raises(ValueError, match="3 video targets for 4 clips"):
@@ -111,7 +106,7 @@ def test_tower_pretraining_rejects_bad_input():
 
 def test_description_stage_fits_the_descriptions_of_a_few_clips():
     model, proc = build_tiny(seed=0)
-    media = _media(4)
+    media = make_media(4, audio="normal")
     texts = ["The face shows a smiling mouth. The voice is plain and steady.",
              "The face is calm and still. The voice has a high pitch.",
              "The face shows wide eyes. The voice has loud volume.",
@@ -127,17 +122,19 @@ def test_pretrain_tiny_base_records_its_settings_in_the_config():
     model, proc = build_tiny(seed=0)
     clips = [_clip(i, cues=plan_clip(0, "train", i)["cues"]) for i in range(8)]
     cfg = PerceptionConfig(steps=1, batch_size=4, describe_steps=1, describe_batch_size=4, eval_every=1)
-    hist = pretrain_tiny_base(model, proc, clips, _media(8), cfg, labels=LABELS, progress=False)
+    media = make_media(8, audio="normal")
+    hist = pretrain_tiny_base(model, proc, clips, media, cfg, labels=LABELS, progress=False)
     assert [r["stage"] for r in hist] == ["towers", "describe"]
     rec = model.config.omnibench_perception
     assert rec["steps"] == 1 and rec["n_clips"] == 8 and rec["describe"]["step"] == 1
     with pytest.raises(ValueError, match="label set"):
-        pretrain_tiny_base(model, proc, clips, _media(8), cfg, labels=(), progress=False)
+        pretrain_tiny_base(model, proc, clips, make_media(8, audio="normal"), cfg, labels=(), progress=False)
     # description only: clips need no per-modality labels
     described = [Clip(id=f"d{i}", video="x.mp4", label="happy", split="train", meta={"description": "The face."})
                  for i in range(4)]
     only = PerceptionConfig(steps=0, describe_steps=1, describe_batch_size=4, eval_every=1)
-    hist = pretrain_tiny_base(model, proc, described, _media(4), only, labels=LABELS, progress=False)
+    hist = pretrain_tiny_base(model, proc, described, make_media(4, audio="normal"), only, labels=LABELS,
+                              progress=False)
     assert [r["stage"] for r in hist] == ["describe"]
 
 

@@ -17,12 +17,12 @@ import copy
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
+from conftest import make_media
 
 from omnibench.data.manifest import Clip
-from omnibench.data.media import MediaStore, synth_media
+from omnibench.data.media import MediaStore
 from omnibench.grpo import GRPORecipe, NonFiniteSamplingError
 from omnibench.grpo import build_trainer as grpo_trainer
 from omnibench.model.loading import load_model, model_load_kwargs, resolve_dtype, save_model
@@ -34,12 +34,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 LABELS = ["happy", "sad", "angry", "fear"]
 
 
-def _media(n: int) -> dict:
-    rng = np.random.default_rng(0)
-    t = np.arange(16000) / 16000
-    return {f"c{i}": synth_media(rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8),
-                                 (0.5 * np.sin(2 * np.pi * 150 * (i + 1) * t)).astype(np.float32), clip_id=f"c{i}")
-            for i in range(n)}
+#: make_media's settings here: a dict of clips, each a tone of its own pitch, with no noise
+MEDIA_KW = {"as_dict": True, "audio": "tone", "scale": 0.5}
 
 
 def _clips(n: int, split: str = "train") -> list[Clip]:
@@ -105,7 +101,7 @@ def test_bf16_sft_then_grpo_keeps_losses_weights_and_samples_finite(tiny, tmp_pa
     dropout) in bf16 on the CPU: mixed precision (float32 weights, bf16 autocast) and pure bf16."""
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
     model = model.to(torch.bfloat16 if dtype == "bfloat16" else torch.float32)
-    media = _media(8)
+    media = make_media(8, **MEDIA_KW)
     sft = _sft(tmp_path, bf16=True, dtype=dtype)
     trainer = sft_trainer(sft, model, processor, MediaStore.from_media(media), _clips(8, "cold_start"))
     assert trainer.args.bf16 and trainer.args.use_cpu and trainer.accelerator.mixed_precision == "bf16"
@@ -143,7 +139,7 @@ def test_a_non_finite_gradient_step_is_skipped_not_applied(tiny, tmp_path):
     """Without the guard, clipping multiplies every gradient by NaN and AdamW makes every weight NaN:
     the recorded GPU failure (grad_norm nan in SFT step 4, then torch.multinomial's device assert)."""
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
-    media = _media(8)
+    media = make_media(8, **MEDIA_KW)
     trainer = sft_trainer(_sft(tmp_path, max_steps=3), model, processor, MediaStore.from_media(media),
                           _clips(8, "cold_start"))
     poison = _PoisonGrad(model.model.language_model.layers[0].mlp.up_proj.weight, calls={2})
@@ -171,7 +167,7 @@ def test_a_non_finite_gradient_step_is_skipped_not_applied(tiny, tmp_path):
 def test_non_finite_gradients_in_a_row_stop_with_an_error_naming_the_step(tiny, tmp_path):
     model, processor = copy.deepcopy(tiny[0]), tiny[1]
     trainer = sft_trainer(_sft(tmp_path, max_steps=3, max_nonfinite_steps=0), model, processor,
-                          MediaStore.from_media(_media(8)), _clips(8, "cold_start"))
+                          MediaStore.from_media(make_media(8, **MEDIA_KW)), _clips(8, "cold_start"))
     _PoisonGrad(model.model.language_model.layers[0].mlp.up_proj.weight, calls={2})
     with pytest.raises(NonFiniteGradientError, match=r"optimizer step 2: the gradient is not finite .*learning rate"):
         trainer.train()
@@ -183,7 +179,7 @@ def test_sampling_from_non_finite_logits_names_the_step_and_the_cause(tiny, tmp_
     with torch.no_grad():
         model.lm_head.weight[3, 0] = float("nan")
     trainer = grpo_trainer(_grpo(tmp_path, beta=0.0, max_steps=1), model, processor,
-                           MediaStore.from_media(_media(4)), _clips(4))
+                           MediaStore.from_media(make_media(4, **MEDIA_KW)), _clips(4))
     with pytest.raises(NonFiniteSamplingError, match=r"GRPO step 0: next-token logits are not finite for (\d+) of \1 "
                                                      r"sequences.*1 parameter tensors .*lm_head.weight"):
         trainer.train()
