@@ -177,6 +177,26 @@ def plot_faithfulness(stated_video_share, measured_video_share, labels: Sequence
     return fig, ax
 
 
+def plot_human_reference(result, clips, ax=None, title: str | None = None):
+    """Scatter of the measured video - audio Shapley share against the human face - voice recognition
+    rate (``meta["human_rates"]``, CREMA-D votes / RAVDESS ratings) of each attributed clip that has both."""
+    from omnibench.attribution.human import human_rates
+    from omnibench.data.indexers.common import PRESENTATIONS
+
+    rates, _ = human_rates(clips, result.ids)
+    face, voice = rates[:, PRESENTATIONS.index("face")], rates[:, PRESENTATIONS.index("voice")]
+    x = result.share_of("video") - result.share_of("audio")
+    ok = np.isfinite(x) & ~np.isnan(face) & ~np.isnan(voice)
+    fig, ax = _ax(ax, figsize=(4, 4))
+    ax.scatter(x[ok], (face - voice)[ok], s=14, alpha=0.7, color=COLORS["video"])
+    ax.axhline(0, color="grey", lw=0.4)
+    ax.axvline(0, color="grey", lw=0.4)
+    ax.set_xlabel("measured video - audio share (Shapley)")
+    ax.set_ylabel("human face - voice recognition rate")
+    ax.set_title(title or f"n={int(ok.sum())}")
+    return fig, ax
+
+
 def plot_attribution_bar(phi: Mapping[str, float] | Sequence[float], players: Sequence[str] | None = None,
                          share: bool = True, ax=None, title: str | None = None):
     """Horizontal bars of one clip's Shapley values (or shares) per player."""

@@ -452,6 +452,24 @@ def build_report(
                                               ("audio_n", "audio n"), ("audio_ok", "audio share_ok"),
                                               ("agreement", "faithfulness agreement"), ("correlation", "correlation")],
                                        "Per split"))
+        if att.get("human_reference"):
+            from omnibench.attribution.human import reference_rows
+
+            summary_rows, recognition_rows = reference_rows(att["human_reference"])
+            parts.append("<h3>Against human perception</h3><p class='note'>Clips whose dataset records how people "
+                         "recognised the emotion from the voice alone, the face alone and both (CREMA-D's votes, "
+                         "RAVDESS's ratings): Pearson r between the measured video - audio share and the human "
+                         "face - voice recognition rate (bootstrap 95% CI), and agreement on the dominant modality "
+                         "where humans clearly favour one.</p>")
+            parts.append(_html_records(summary_rows, [("split", "split"), ("n_with_human", "clips with rates"),
+                                                      ("n_without_human", "without"), ("r", "r"), ("r_lo", "r low"),
+                                                      ("r_hi", "r high"), ("agreement", "dominant agreement"),
+                                                      ("n_clear", "clips humans favour clearly")], ""))
+            parts.append(_html_records(recognition_rows, [("split", "split"), ("presentation", "presentation"),
+                                                          ("human", "human recognition"), ("n", "n"),
+                                                          ("model_input", "model input"), ("model", "model accuracy"),
+                                                          ("published_cremad", "CREMA-D published")],
+                                       "Recognition per presentation"))
     else:
         parts.append("<p class='missing'>No attribution results yet (stage <code>attribution</code>).</p>")
 

@@ -206,6 +206,45 @@ def make_cremad(root: Path, *, missing_wav: bool = True) -> dict:
     return {"stems": CREMAD_STEMS, "missing_wav": CREMAD_STEMS[-1] if missing_wav else None}
 
 
+#: The header of CREMA-D's processedResults/tabulatedVotes.csv, as R's write.csv wrote it (27 columns;
+#: the first, unnamed one is the row id 100000 * queryType + clipNum).
+CREMAD_VOTES_HEADER = [
+    "", "A", "D", "F", "H", "N", "S", "fileName", "numResponses", "agreement", "emoVote",
+    "meanEmoResp", "meanAngerResp", "meanDisgustResp", "meanFearResp", "meanHappyResp",
+    "meanNeutralResp", "meanSadResp", "medianEmoResp", "meanEmoRespNorm", "meanAngerRespNorm",
+    "meanDisgustRespNorm", "meanFearRespNorm", "meanHappyRespNorm", "meanNeutralRespNorm",
+    "meanSadRespNorm", "medianEmoRespNorm",
+]
+#: CREMA-D queryType per presentation (README: 1 voice only, 2 face only, 3 audio-visual).
+CREMAD_QUERY_TYPE = {"voice": 1, "face": 2, "both": 3}
+
+
+def cremad_votes_row(clip_num: int, presentation: str, stem: str, counts) -> list:
+    """One tabulatedVotes.csv row in the real format: row id, the six counts (A D F H N S), fileName,
+    numResponses, agreement, emoVote (ties joined by ":"), and emotion-level means (-1 where no vote)."""
+    counts = [int(c) for c in counts]
+    n = sum(counts)
+    top = max(counts)
+    vote = ":".join(e for e, c in zip("ADFHNS", counts) if c == top)
+    levels = [55.5 if c else -1 for c in counts]
+    return [
+        str(100000 * CREMAD_QUERY_TYPE[presentation] + clip_num), *counts, stem, n, top / n, vote,
+        55.5, *levels, 56, 52.25, *levels, 53,
+    ]
+
+
+def write_cremad_votes(root: Path, rows, *, header=None) -> Path:
+    """Write ``root/processedResults/tabulatedVotes.csv`` as R's write.csv does (strings quoted,
+    numbers bare); ``rows`` are lists such as :func:`cremad_votes_row` returns."""
+    path = root / "processedResults" / "tabulatedVotes.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
+        w.writerow(CREMAD_VOTES_HEADER if header is None else header)
+        w.writerows(rows)
+    return path
+
+
 # ------------------------------------------------------------------------------------------ MER2023
 
 

@@ -6,7 +6,9 @@ completions (the evaluation stage's predictions, a predictions file, or generate
 attribution (:func:`omnibench.attribution.attribute`) scored against the split's own label set. The
 first split's summary is the headline of ``metrics.json`` ``attribution`` (replaced whole, so one
 report never mixes two runs), with the validation and faithfulness of every split under ``by_split``,
-the perceptual score of the first split and the generation-based cross-check when asked for.
+the perceptual score of the first split, the generation-based cross-check when asked for, and, for
+splits whose clips carry human recognition rates per presentation (CREMA-D's votes, RAVDESS's
+ratings), the measured shares against human perception (``human_reference``).
 Per-clip rows go to ``attribution/<split>.jsonl`` and ``attribution.jsonl``.
 
 ``05_attribution.ipynb`` and ``omnibench attribute`` both call :func:`attribution_stage`; the
@@ -55,8 +57,9 @@ class AttributionStageConfig(StageConfig):
                                  "first, else prompt) | prompt | reasoning | regenerate")
     predictions: str = knob("", "predictions JSONL with the full-input completions (omnibench eval); empty: the "
                                 "run's predictions/ from the evaluation stage, else generated here")
-    generate: bool = knob(True, "generate the full-input reasoning when no stored completions exist; False: no "
-                                "reasoning (no faithfulness; position auto scores after the prompt)")
+    generate: bool = knob(True, "use the model's full-input reasoning (stored completions, else generated here); "
+                                "False: none unless predictions is given (no faithfulness; the target is the argmax of the "
+                                "label scores after the prompt)")
     batch_size: int = knob(16, "clips per forward pass")
     max_clips: int = knob(0, "attribute only the first N clips of each split; 0: all")
     max_new_tokens: int = knob(64, "generation budget: the full-input completions when missing and the reasoning "
@@ -138,6 +141,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
     from omnibench.labels import labels_for
     from omnibench.model import generate, load_model
     from omnibench.model.inputs import ALL
+    from omnibench.model.loading import describe_load
 
     cfg = config
     shards = Shards()
@@ -148,7 +152,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
     model, processor = load_model(path, **cfg.load_kwargs(shards))
     model.eval()
     decode_config = decode_config_for(model, cfg.decode)  # the checkpoint's settings, `decode` overriding them
-    say(shards, f"{name}: decode {decode_config.describe()}")
+    say(shards, f"{name}: model: {describe_load(model)}; decode {decode_config.describe()}")
     base_cfg = cfg.attribution_config()
     if not cfg.generate and base_cfg.position == "auto":
         base_cfg.position = "prompt"
@@ -159,7 +163,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
     clips, results = {}, {}
     for s, part in listed.items():
         labels = labels_for(part, default=model_labels(model), dataset=cfg.dataset or None)
-        stored = _stored_completions(run, cfg, name, s, part)
+        stored = _stored_completions(run, cfg, name, s, part) if (cfg.generate or cfg.predictions) else None
         attr_cfg = dataclasses.replace(base_cfg)
         if stored is not None and attr_cfg.position == "auto":
             attr_cfg.position = resolve_position([stored[c.id] for c in part])
@@ -234,9 +238,32 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
                                  config=attr_cfg, targets=head.target[:k], max_new_tokens=cfg.max_new_tokens)
         summary["cross_check"] = {**dominant_agreement(scored, gen), "n_clips": k, "score_seconds": score_seconds,
                                   "generate_seconds": gen.seconds, "time_ratio": gen.seconds / max(score_seconds, 1e-9)}
+    human = _human_reference(run, cfg, name, results, clips)
+    if human:
+        summary["human_reference"] = human
     run.update_metrics("attribution", summary, merge=False)
     _print_summary(summary)
     return AttributionStageResult(results, clips, media, summary, perceptual, model, processor)
+
+
+def _human_reference(run: RunFolder, cfg: AttributionStageConfig, name: str, results: dict, clips: dict) -> dict:
+    """Split -> :func:`omnibench.attribution.human.human_reference` for every split whose clips carry human
+    recognition rates (CREMA-D votes, RAVDESS ratings: ``meta["human_rates"]``), with the model's
+    single-modality accuracy on the split from ``metrics.json`` when the evaluation stage measured it."""
+    from omnibench.attribution.human import human_reference
+
+    metrics = run.read_metrics()
+    out = {}
+    for s, res in results.items():
+        if not any((c.meta or {}).get("human_rates") for c in clips[s]):
+            continue
+        def war(section, row, split=s):
+            return ((metrics.get(section) or {}).get(row) or {}).get(split, {}).get("war")
+
+        accuracy = {"video": war("eval_modalities", f"{name}/video"), "audio": war("eval_modalities", f"{name}/audio"),
+                    "both": war("eval", name)}
+        out[s] = human_reference(res, clips[s], model_accuracy=accuracy, n_boot=cfg.n_boot, seed=cfg.seed)
+    return out
 
 
 def _print_summary(summary: dict) -> None:
@@ -248,6 +275,10 @@ def _print_summary(summary: dict) -> None:
     if "faithfulness" in summary:
         f = summary["faithfulness"]
         print(f"  faithfulness: agreement={f['agreement']} correlation={f['correlation']}")
+    for split, h in summary.get("human_reference", {}).items():
+        c, d = h["correlation"], h["dominant"]
+        print(f"  human reference ({split}): r(video - audio share, face - voice rate) = {c['r']} {c['ci']} on "
+              f"{c['n']} clips; dominant-modality agreement {d['agreement']} on {d['n']} clips humans favour clearly")
     if "cross_check" in summary:
         c = summary["cross_check"]
         print(f"  scoring vs generation: dominant-modality agreement={c.get('agreement')} on {c.get('n')} clips "

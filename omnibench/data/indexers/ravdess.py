@@ -5,6 +5,16 @@ Layout (Zenodo archive names used by public download scripts and loaders):
 fields are modality (01 AV / 02 video-only / 03 audio-only), vocal channel (01 speech / 02 song),
 emotion 01..08, intensity, statement, repetition, actor. RAVDESS is an out-of-distribution test set
 in R1-Omni, so its clips go to split "test" by default.
+
+Presentations and human ratings
+    One recording (channel, emotion, intensity, statement, repetition, actor: the name without its
+    modality field) exists in up to three files, its presentations (:data:`PRESENTATION_OF`): ``both``
+    (01 full-AV), ``face`` (02 video-only), ``voice`` (03 audio-only). Every clip records the ones
+    found under the root in ``meta["presentations"]``. RAVDESS's validity ratings are published per
+    file (each file rated by 10 raters); given a CSV of them (``ratings=``), a clip gets the same
+    ``human_rates`` / ``human_dominant`` / ``human_source`` meta as CREMA-D's votes give (see
+    :func:`omnibench.data.indexers.common.human_meta`), ``face`` read from its video-only file's row,
+    ``voice`` from the audio-only one, ``both`` from the full-AV one.
 """
 
 from __future__ import annotations
@@ -15,21 +25,94 @@ from pathlib import Path
 
 from omnibench.data.indexers.common import (
     AUDIO_EXTS,
+    PRESENTATIONS,
     VIDEO_EXTS,
+    DatasetLayoutError,
     IndexContext,
     LabelCodeError,
     check_root,
     code_key,
     codes,
+    human_meta,
     label_from_code,
     no_fold,
     nothing_found,
+    read_rows,
 )
 from omnibench.data.manifest import Clip
 
 _RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 _RAVDESS_MODES = {"av": "01", "video+wav": "02", "audio": "03"}
 _RAVDESS_CHANNELS = {"speech": ("01",), "song": ("02",), "all": ("01", "02")}
+
+#: Modality field of the file name -> the presentation it is (the keys of ``meta["human_rates"]``).
+PRESENTATION_OF = {"01": "both", "02": "face", "03": "voice"}
+_MODALITY_OF = {p: m for m, p in PRESENTATION_OF.items()}
+#: Accepted header names (case-insensitive) of a ratings CSV: the file-name column and the
+#: proportion-correct column (a proportion in [0, 1]: the share of raters who chose the intended emotion).
+RATING_FILE_COLUMNS = ("filename", "file_name", "file name", "file", "stimulus")
+RATING_VALUE_COLUMNS = ("proportion_correct", "proportion correct", "prop_correct", "proportioncorrect",
+                        "accuracy")
+
+
+def read_ratings(path) -> dict[tuple[str, str], float]:
+    """Read a per-file RAVDESS ratings CSV: ``{(modality, rest of the name): proportion correct}``.
+
+    The header must name a file-name column (one of :data:`RATING_FILE_COLUMNS`, e.g. ``Filename``)
+    and a proportion-correct column (one of :data:`RATING_VALUE_COLUMNS`, e.g. ``proportion_correct``);
+    other columns are ignored. File names are RAVDESS names with or without extension or folder
+    (``01-01-03-02-01-01-12.mp4``, ``03-01-03-02-01-01-12``). A malformed file raises
+    :class:`DatasetLayoutError` naming the file and line: a missing column, a row with another number
+    of fields than the header, a name that is not ``MM-VV-EE-II-SS-RR-AA``, a value that is not a
+    number in [0, 1] (percentages: divide by 100), or the same file twice.
+    """
+    path = Path(path)
+    rows = read_rows(path)
+    if not rows:
+        raise DatasetLayoutError(f"{path}: empty ratings file; expected a header with a file-name column "
+                                 f"{list(RATING_FILE_COLUMNS)} and a proportion-correct column "
+                                 f"{list(RATING_VALUE_COLUMNS)}")
+    head_line, header = rows[0]
+    low = [h.lower() for h in header]
+    found = {}
+    for what, names in (("file-name", RATING_FILE_COLUMNS), ("proportion-correct", RATING_VALUE_COLUMNS)):
+        idx = next((low.index(n) for n in names if n in low), None)
+        if idx is None:
+            raise DatasetLayoutError(
+                f"{path}:{head_line}: no {what} column (any of {list(names)}, case-insensitive) in the "
+                f"header {header}; rename the column"
+            )
+        found[what] = idx
+    out: dict[tuple[str, str], float] = {}
+    first: dict[tuple[str, str], int] = {}
+    for line, cells in rows[1:]:
+        if len(cells) != len(header):
+            raise DatasetLayoutError(
+                f"{path}:{line}: {len(cells)} fields, the header has {len(header)}; fix the row"
+            )
+        name = cells[found["file-name"]].replace("\\", "/").rsplit("/", 1)[-1]
+        stem = os.path.splitext(name)[0] if not _RAVDESS_NAME.match(name) else name
+        if not _RAVDESS_NAME.match(stem) or stem[:2] not in PRESENTATION_OF:
+            raise DatasetLayoutError(
+                f"{path}:{line}: {cells[found['file-name']]!r} is not a RAVDESS file name "
+                f"(MM-VV-EE-II-SS-RR-AA, modality 01/02/03)"
+            )
+        text = cells[found["proportion-correct"]]
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0.0 <= value <= 1.0:  # also NaN
+            raise DatasetLayoutError(
+                f"{path}:{line}: proportion correct must be a number in [0, 1], got {text!r} "
+                f"(a percentage? divide by 100)"
+            )
+        key = (stem[:2], stem[3:])
+        if key in first:
+            raise DatasetLayoutError(f"{path}:{line}: {stem} rated twice (first on line {first[key]}); keep one")
+        first[key] = line
+        out[key] = value
+    return out
 
 
 def index_ravdess(
@@ -39,6 +122,7 @@ def index_ravdess(
     pair: str = "av",
     channel: str = "speech",
     split: str = "test",
+    ratings=None,
     ctx: IndexContext,
 ) -> list[Clip]:
     """RAVDESS clips from their file names (``MM-VV-EE-II-SS-RR-AA``); split "test" (OOD) by default.
@@ -48,6 +132,15 @@ def index_ravdess(
             video-only files (02) each paired with the audio-only wav (03) of the same recording as a
             separate audio file; ``"audio"`` the wav files alone (no video).
         channel: ``"speech"`` (default, as in R1-Omni), ``"song"`` or ``"all"``.
+        ratings: a CSV of per-file validity ratings (:func:`read_ratings`: a file-name column and a
+            proportion-correct column); a relative path is looked up under ``root`` first, then the
+            working directory. Adds ``human_rates`` / ``human_dominant`` / ``human_source`` to each
+            clip's meta; clips none of whose files is rated are kept and counted
+            (``counts["no_human_ratings"]``).
+
+    Every clip's meta has ``presentations``: the presentations of its recording found under the root,
+    in the order of :data:`~omnibench.data.indexers.common.PRESENTATIONS` (``["voice", "face", "both"]``
+    when all three files are there).
     """
     no_fold("ravdess", fold)
     if pair not in _RAVDESS_MODES:
@@ -56,6 +149,14 @@ def index_ravdess(
         raise ValueError(f"ravdess: channel must be one of {list(_RAVDESS_CHANNELS)}, got {channel!r}")
     root = Path(root)
     check_root("ravdess", root)
+    rated = None
+    if ratings is not None:
+        rpath = Path(ratings)
+        if not rpath.is_absolute() and (root / rpath).is_file():
+            rpath = root / rpath
+        if not rpath.is_file():
+            raise FileNotFoundError(f"ravdess: ratings file {ratings} not found (under {root} or here)")
+        rated = read_ratings(rpath)
     table = codes("ravdess")
     by_key: dict[tuple[str, str], Path] = {}  # (modality, rest of the code) -> file
     for dirpath, _dirs, files in os.walk(root):
@@ -82,6 +183,7 @@ def index_ravdess(
     want = _RAVDESS_MODES[pair]
     chans = _RAVDESS_CHANNELS[channel]
     clips = []
+    unrated = 0
     for (modality, rest), path in sorted(by_key.items()):
         if modality != want or rest[:2] not in chans:
             continue
@@ -101,7 +203,13 @@ def index_ravdess(
             "statement": stmt,
             "repetition": rep,
             "pair": pair,
+            "presentations": [p for p in PRESENTATIONS if (_MODALITY_OF[p], rest) in by_key],
         }
+        if rated is not None:
+            rates = {p: rated.get((_MODALITY_OF[p], rest)) for p in PRESENTATIONS}
+            if all(r is None for r in rates.values()):
+                unrated += 1
+            meta.update(human_meta(rates, rpath.name))
         clips.append(
             Clip(
                 id=f"ravdess-{want}-{rest}",
@@ -112,6 +220,12 @@ def index_ravdess(
                 dataset="ravdess",
                 meta=meta,
             )
+        )
+    if rated is not None:
+        ctx.count(
+            "no_human_ratings",
+            unrated,
+            f"{unrated} clips have no rated file in {rpath.name}: kept, with human_rates None",
         )
     if not clips and not ctx.report.missing:
         have = sorted({m for m, _ in by_key})
