@@ -298,7 +298,7 @@ def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_p
     base = ["--model", str(tmp_path / "run" / "checkpoints" / "grpo" / "model"), "--manifest",
             str(tmp_path / "manifest.jsonl"), "--split", "test_id", "--max-new-tokens", "4", "--n-boot", "10"]
     assert cli_eval(parser.parse_args(base)) == 0
-    assert "grpo: decode 4 frames at 64x64 px" in capsys.readouterr().out
+    assert "; decode 4 frames at 64x64 px" in capsys.readouterr().out
     assert cli_eval(parser.parse_args(base + ["--num-frames", "2"])) == 0  # an override wins, and says so
-    assert "grpo: decode 2 frames at 64x64 px" in capsys.readouterr().out
+    assert "; decode 2 frames at 64x64 px" in capsys.readouterr().out
     assert "grpo" in json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]

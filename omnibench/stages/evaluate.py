@@ -121,6 +121,7 @@ def evaluate_stage(run: RunFolder, config: EvaluateStageConfig) -> EvaluateStage
     from omnibench.evaluate.runner import model_labels
     from omnibench.labels import labels_for
     from omnibench.model import load_model
+    from omnibench.model.loading import describe_load
 
     cfg = config
     available = resolve_checkpoints(run, cfg.checkpoints)
@@ -144,7 +145,7 @@ def evaluate_stage(run: RunFolder, config: EvaluateStageConfig) -> EvaluateStage
             store = MediaStore([], decode_config_for(model, cfg.decode), run.decode_cache, on_error=cfg.on_error,
                                max_items=2 * chunk_size(cfg.batch_size))
             loaded[name] = (model, processor, store)
-            say(shards, f"{name}: decode {store.config.describe()}")
+            say(shards, f"{name}: model: {describe_load(model)}; decode {store.config.describe()}")
         model, processor, store = loaded[name]
         for split, part in clips.items():
             labels = labels_for(part, default=model_labels(model), dataset=cfg.dataset or None)

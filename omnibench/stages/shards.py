@@ -37,9 +37,11 @@ class Shards:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.state = None
         if self.world > 1:
+            import torch
             from accelerate import PartialState
 
-            self.state = PartialState()
+            # without a GPU accelerate only sets up the gloo group when asked to run on the CPU (as the Trainer asks)
+            self.state = PartialState(cpu=not torch.cuda.is_available())
             self.rank, self.world = self.state.process_index, self.state.num_processes
         else:
             self.rank = 0
@@ -116,6 +118,9 @@ def run_chunks(items: Sequence, size: int, journal: Journal, shards: Shards,
     appending its rows (``work`` returns one row with an ``id`` for every item of the chunk; ``progress``
     is called with the chunk's length), then wait for every process. Returns the number of items done here."""
     done, n_done = journal.rows(), 0
+    if done and shards.main:
+        print(f"resuming {journal.final.name}: {sum(key(x) in done for x in items)} of {len(items)} clips already "
+              "journalled")
     for i in shards.mine(len(items) // size + bool(len(items) % size)):
         chunk = items[i * size:(i + 1) * size]
         if all(key(x) in done for x in chunk):
