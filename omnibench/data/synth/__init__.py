@@ -23,7 +23,7 @@ else shifted (a model that learned the actors rather than the cues drops here, n
 (:data:`OOD_FACTORS`): unseen actors, unseen face shapes and colours, other lighting and
 backgrounds, a different video-noise kind (blur + scan lines), a shifted voice range and a
 different audio-nuisance kind (mains hum + reverberation).  Any subset of the factors can be
-shifted (``generate_split(..., shift=[...])``), which is how ``benchmarks/synth_baseline.py`` runs
+shifted (``generate_split(..., shift=[...])``), which is how ``experiments/synth_baseline.py`` runs
 the one-factor-at-a-time OOD diagnosis.  Random draws come from per-clip, per-factor streams
 seeded by ``(seed, split, index)``, so shifting one factor changes nothing else, generation runs in
 parallel, and an interrupted run resumes.

@@ -8,8 +8,8 @@ Each arm changes one thing of the base model or the cold start (``cold_start.*``
 costs about 4-7 minutes on 2 cores instead of an hour for a three-seed study. The winner then goes
 through the three-seed study (``make study``).
 
-    python benchmarks/model_screen.py run --data runs/demo --out-dir runs/model_screen [--arms base,tow1500]
-    python benchmarks/model_screen.py collect --out-dir runs/model_screen --results benchmarks/results/model_screen.json
+    python experiments/model_screen.py run --data runs/demo --out-dir runs/model_screen [--arms base,tow1500]
+    python experiments/model_screen.py collect --out-dir runs/model_screen --results benchmarks/results/model_screen.json
 
 ``run``: for each arm, copies ``--data``'s run folder after its data stage (``data/``, ``state.json``,
 ``notebooks/01_data.ipynb``, ``params.yaml``, ``metrics.json``), runs ``omnibench run --from cold_start --to cold_start``
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from omnibench.io import read_json, read_jsonl, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.machine()
 import common
 
 #: arm -> cold-start recipe overrides (the demo recipe as of the screen: 600 tower steps, towers training in SFT)

@@ -11,7 +11,7 @@ shifted) and ``test_ood``, then retrained with the video or the audio features r
 regenerates ``test_ood`` with one OOD factor shifted at a time (same clips otherwise); its ``actors``
 row is the same shift as ``test_actors`` on other clips.
 
-    .venv/bin/python benchmarks/synth_baseline.py --work /tmp/synth_baseline --n-train 1400 --n-test 210
+    .venv/bin/python experiments/synth_baseline.py --work /tmp/synth_baseline --n-train 1400 --n-test 210
 
 Prints one JSON line of figures (accuracies; chance is 1/7 = 0.143).
 """

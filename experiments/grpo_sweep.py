@@ -19,8 +19,8 @@ two-level bootstrap over clips and seeds, ``omnibench.stats.paired_bootstrap_see
 training diagnostics from ``checkpoints/grpo/metrics.jsonl``: sampled accuracy over the first and last
 20 steps, ``frac_reward_zero_std``, ``reward_std``, ``kl``, the format rate and seconds per step.
 
-    python benchmarks/grpo_sweep.py run --base runs/study_demo --arms g8,lr1e-3,temp1 --jobs 2
-    python benchmarks/grpo_sweep.py compare --base runs/study_demo --arms g8,lr1e-3,temp1
+    python experiments/grpo_sweep.py run --base runs/study_demo --arms g8,lr1e-3,temp1 --jobs 2
+    python experiments/grpo_sweep.py compare --base runs/study_demo --arms g8,lr1e-3,temp1
 """
 
 from __future__ import annotations

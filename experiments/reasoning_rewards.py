@@ -15,9 +15,9 @@ and writes ``benchmarks/results/reasoning_rewards.json``: every figure per arm a
 over seeds, and the paired difference (grounded - base) with its CI and the fraction of seeds where it
 is positive.
 
-    python benchmarks/reasoning_rewards.py run --base runs/study_demo --name study_grounded --jobs 2
-    python benchmarks/reasoning_rewards.py compare --base runs/study_demo --arm runs/study_grounded
-    python benchmarks/reasoning_rewards.py figures runs/demo      # one run folder's figures
+    python experiments/reasoning_rewards.py run --base runs/study_demo --name study_grounded --jobs 2
+    python experiments/reasoning_rewards.py compare --base runs/study_demo --arm runs/study_grounded
+    python experiments/reasoning_rewards.py figures runs/demo      # one run folder's figures
 """
 
 from __future__ import annotations
