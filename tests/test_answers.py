@@ -39,7 +39,7 @@ def test_reward_and_evaluation_give_the_same_verdict(text, gold, labels, status,
     # the reward, with the clip's label set as the trainer passes it
     reward = accuracy_reward([text], label=[gold], label_set=[list(labels)])[0]
     # the evaluation: resolution, then the metrics over one clip
-    pred, st = evaluate.resolve_prediction(text, labels)
+    pred, st = answers.resolve(text, labels)
     m = evaluate.metrics([gold], [pred], labels, n_boot=0, status=[st])
     assert st == status
     assert reward == float(correct)
@@ -49,7 +49,7 @@ def test_reward_and_evaluation_give_the_same_verdict(text, gold, labels, status,
 def test_mafw_eleven_labels_resolve_the_same_in_reward_and_evaluation():
     texts = [completion(lab) for lab in MAFW11]
     rewards = accuracy_reward(texts, label=list(MAFW11), label_set=list(MAFW11))
-    pred = [evaluate.resolve_prediction(t, MAFW11) for t in texts]
+    pred = [answers.resolve(t, MAFW11) for t in texts]
     m = evaluate.metrics(list(MAFW11), [p for p, _ in pred], MAFW11, n_boot=0, status=[s for _, s in pred])
     assert rewards == [1.0] * len(MAFW11)
     assert m["war"] == 1.0 and m["uar"] == 1.0

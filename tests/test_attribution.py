@@ -9,7 +9,6 @@ from conftest import make_media
 
 from omnibench.attribution import (
     AttributionResult,
-    bootstrap_mean_ci,
     coalitions,
     cue_counts,
     derangement,
@@ -24,6 +23,7 @@ from omnibench.attribution import (
     values_from_scores,
 )
 from omnibench.labels import DFEW7
+from omnibench.stats import bootstrap_mean_ci
 
 LEX = {"video": ["smile", "raised brows", "brows", "mouth"], "audio": ["pitch", "high pitch", "loud voice"]}
 

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from omnibench.answers import resolve as resolve_prediction
 from omnibench.evaluate import (
     EvalResult,
     eval_table,
     metrics,
     read_predictions,
-    resolve_prediction,
     update_metrics_json,
     validate_eval_schema,
 )
@@ -156,7 +156,8 @@ def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
     import argparse
 
     from omnibench.data.manifest import Clip, write_manifest
-    from omnibench.model import build_tiny, save_model
+    from omnibench.model import save_model
+    from omnibench.tiny import build_tiny
     from omnibench.stages.commands import add_eval_args, cli_eval
 
     model, proc = build_tiny(seed=0)
@@ -285,7 +286,8 @@ def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_p
 
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.data.media import CONFIG_KEY, DecodeConfig
-    from omnibench.model import build_tiny, save_model
+    from omnibench.model import save_model
+    from omnibench.tiny import build_tiny
     from omnibench.stages.commands import add_eval_args, cli_eval
 
     model, proc = build_tiny(seed=0)

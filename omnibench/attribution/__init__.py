@@ -54,7 +54,6 @@ from omnibench.attribution.value import (
     over_coalitions,
     resolve_position,
 )
-from omnibench.stats import bootstrap_mean_ci
 
 __all__ = [
     "MODALITIES",
@@ -68,7 +67,6 @@ __all__ = [
     "apply_removal",
     "attribute",
     "attribute_generate",
-    "bootstrap_mean_ci",
     "coalition_inputs",
     "coalition_scores",
     "coalitions",

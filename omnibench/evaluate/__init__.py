@@ -16,8 +16,6 @@ Answers are resolved by :mod:`omnibench.answers`: ``ok`` | ``alias`` | ``out_of_
 the last two are wrong answers, kept (never dropped) and counted.
 """
 
-from omnibench.answers import parse_answer, resolve_gold, resolve_label
-from omnibench.answers import resolve as resolve_prediction
 from omnibench.evaluate.metrics import (
     SUMMARY_KEYS,
     eval_table,
@@ -30,10 +28,8 @@ from omnibench.evaluate.metrics import (
 )
 from omnibench.evaluate.result import EvalResult, read_external_predictions, read_predictions
 from omnibench.evaluate.runner import EvalConfig, eval_labels, evaluate_split, model_labels
-from omnibench.run import CHECKPOINTS
 
 __all__ = [
-    "CHECKPOINTS", "SUMMARY_KEYS", "EvalConfig", "EvalResult", "eval_labels", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels",
-    "parse_answer", "read_external_predictions", "read_predictions", "resolve_gold", "resolve_label",
-    "resolve_prediction", "subset_metrics", "summary_cell", "update_metrics_json", "validate_eval_schema",
+    "SUMMARY_KEYS", "EvalConfig", "EvalResult", "eval_labels", "eval_table", "evaluate_split", "format_table", "metrics", "model_labels",
+    "read_external_predictions", "read_predictions", "subset_metrics", "summary_cell", "update_metrics_json", "validate_eval_schema",
 ]
