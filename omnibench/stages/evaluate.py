@@ -99,6 +99,8 @@ def resolve_checkpoints(run: RunFolder, entries: Sequence[str]) -> dict[str, Pat
 
 
 def read_splits(run: RunFolder, cfg) -> dict[str, list]:
+    """Split -> its clips (the first ``cfg.max_clips``) from ``cfg.manifest`` or the run's manifest; a
+    split without clips is an error naming the manifest (a typo in a split name never evaluates nothing)."""
     from omnibench.data.manifest import read_manifest
 
     manifest = cfg.manifest or run.manifest
