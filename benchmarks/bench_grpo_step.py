@@ -145,7 +145,7 @@ def media_store(clips, decode):
 
 def omni_trainer(recipe, clips, variant: str, timers):
     from omnibench.grpo import build_trainer
-    from omnibench.model import build_tiny
+    from omnibench.tiny import build_tiny
 
     share, identify, reuse, prefill, frozen = OPTIONS[variant]
     if frozen:
@@ -184,8 +184,8 @@ def text_trainer(recipe, clips, prompt_len: int):
     from trl import GRPOTrainer
 
     from omnibench.grpo import _reference_model
-    from omnibench.model import build_tiny
     from omnibench.rewards import resolve_rewards
+    from omnibench.tiny import build_tiny
 
     model, processor = build_tiny(seed=recipe.seed)
     prompt = text_prompt(processor, prompt_len)
@@ -455,8 +455,8 @@ def summarise(runs: list[dict]) -> dict:
 
 def full_prompt_len(clip, recipe_decode) -> int:
     from omnibench.data.media import DecodeConfig, decode_clip
-    from omnibench.model import build_tiny
     from omnibench.model.inputs import ALL, build_inputs
+    from omnibench.tiny import build_tiny
 
     _, processor = build_tiny(seed=0)
     media = decode_clip(clip, DecodeConfig(**dict(recipe_decode or {})))

@@ -6,7 +6,7 @@ Two workloads on the tiny thinker, each timed with the towers on ``sdpa`` (trans
 loop) and on :func:`omnibench.model.attention.chunked_sdpa`, back to back in each round (order
 reversed every other round):
 
-* ``perception_step``: one step of the tower pre-training (``omnibench.model.perception``): the
+* ``perception_step``: one step of the tower pre-training (``omnibench.tiny.perception``): the
   pooled vision + audio features of ``--clips`` clips, a read-out loss, backward, AdamW;
 * ``forward_backward``: a full thinker forward + backward on the same clips with a 48-token answer
   (the shape of an SFT or GRPO loss pass).
@@ -43,9 +43,10 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from omnibench.model import ALL, build_inputs, build_tiny
+    from omnibench.model import ALL, build_inputs
     from omnibench.model.attention import batch_tower_attention, tower_attention
-    from omnibench.model.perception import pooled_features
+    from omnibench.tiny import build_tiny
+    from omnibench.tiny.perception import pooled_features
 
     model, processor = build_tiny(seed=0)
     media = common.decoded_media(common.synth_clips(args.clips, "train"))

@@ -16,9 +16,10 @@ from conftest import write_mp4
 
 from omnibench import plots
 from omnibench.data.manifest import Clip, write_manifest
-from omnibench.model import build_tiny, save_model
+from omnibench.model import save_model
 from omnibench.run import RunFolder
 from omnibench.stages import AttributionStageConfig, attribution_stage
+from omnibench.tiny import build_tiny
 
 root = Path(tempfile.mkdtemp())
 run = RunFolder(root / "run")

@@ -147,8 +147,9 @@ def stage_pipeline() -> dict:
     from omnibench import sft as sft_mod
     from omnibench.evaluate import EvalConfig, evaluate_split
     from omnibench.labels import DFEW7
-    from omnibench.model import ALL, build_tiny, score_labels
+    from omnibench.model import ALL, score_labels
     from omnibench.recipes import MediaStore
+    from omnibench.tiny import build_tiny
 
     dev = device()
     cold, cold_media = synth_media(8 if DRY else 16, "cold_start")
@@ -195,7 +196,8 @@ def omni3b_model(processor, dev: str, dry: bool):
     import torch
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
-    from omnibench.model.tiny import TinySizes, tiny_config
+    from omnibench.tiny import TinySizes
+    from omnibench.tiny.model import tiny_config
 
     if dry:
         sizes = TinySizes()
@@ -348,7 +350,7 @@ def stage_grpo3b() -> dict:
     encoder reuse on / off). Each reports its peak memory, how much of the reference model is the
     policy's own (shared) weights, and the prompt prefill's language-model time
     (``generation.prefill_lm``)."""
-    from omnibench.model import build_tiny
+    from omnibench.tiny import build_tiny
 
     dev = device()
     G, n_clips = (2, 1) if DRY else (knob("G"), knob("CLIPS"))
@@ -504,8 +506,8 @@ def stage_scale() -> dict:
     from omnibench.attribution.value import AttributionConfig, attribute
     from omnibench.evaluate import EvalConfig, evaluate_split
     from omnibench.labels import DFEW7
-    from omnibench.model import build_tiny
     from omnibench.model.loading import describe_load, load_model, model_load_kwargs, save_model
+    from omnibench.tiny import build_tiny
 
     dev = device()
     cold, cold_media = synth_media(8 if DRY else 16, "cold_start")

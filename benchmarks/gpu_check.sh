@@ -6,7 +6,7 @@
 #               into /tmp/omnibench-site; the package itself is used from the source tree (PYTHONPATH)
 #   1. env      GPU, driver, library versions, `import omnibench.grpo`           -> $OUT/env.json
 #   2. tests    pytest -m gpu tests/test_gpu.py + tests/test_encoders.py            -> $OUT/tests.log
-#   3. model    python -m omnibench.model.bench on cuda in bf16 (scoring cross-check) -> $OUT/model_bench.json
+#   3. model    python -m omnibench.tiny.bench on cuda in bf16 (scoring cross-check) -> $OUT/model_bench.json
 #   4. pipeline tiny thinker: SFT + GRPO steps in bf16, bf16 evaluation and scoring -> $OUT/pipeline.json
 #   5. grpo3b   GRPO step throughput + peak memory, random thinker with Qwen2.5-Omni-3B sizes,
 #               G=8; phase train_towers: encoder sharing on/off alternating; phase frozen_towers:
@@ -108,7 +108,7 @@ stage tests 100 run_tests
 run_model_bench() {
   local args=(--device cuda --dtype bfloat16 --reps 3 --batch 8)
   [ "$DRY" != 0 ] && args=(--device cpu --dtype float32 --reps 1 --batch 2 --new-tokens 4)
-  "$PY" -m omnibench.model.bench "${args[@]}" | tee "$OUT/model_bench.json"
+  "$PY" -m omnibench.tiny.bench "${args[@]}" | tee "$OUT/model_bench.json"
   return "${PIPESTATUS[0]}"
 }
 stage model 45 run_model_bench

@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("omnibench.data.synth", "synth", "generate the SynthEmo benchmark (mp4 clips + manifest.jsonl)"),
     "index": ("omnibench.data.indexers.cli", "index",
               "index a real dataset folder (DFEW, MAFW, RAVDESS, ...) into a manifest"),
-    "base": ("omnibench.model.perception", "base",
+    "base": ("omnibench.tiny.perception", "base",
              "build the tiny base model: perception pre-training of its towers and language model"),
     "sft": ("omnibench.sft", "sft", "cold-start (or label-only) supervised fine-tuning from a YAML recipe"),
     "grpo": ("omnibench.grpo", "grpo", "GRPO with verifiable rewards on video + audio from a YAML recipe"),

@@ -274,7 +274,8 @@ def recipe_media_store(recipe: TrainRecipe, clips, model=None) -> MediaStore:
 
 def load_policy(recipe: TrainRecipe):
     """(model, processor): the tiny thinker built from scratch or a saved model folder."""
-    from omnibench.model import build_tiny, load_model
+    from omnibench.model import load_model
+    from omnibench.tiny import build_tiny
 
     kwargs = policy_load_kwargs(recipe)
     if recipe.model == "tiny":

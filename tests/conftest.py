@@ -112,7 +112,7 @@ def mp4_factory(tmp_path):
 @pytest.fixture(scope="module")
 def tiny():
     """A freshly built tiny thinker and its processor (one per test module)."""
-    from omnibench.model import build_tiny
+    from omnibench.tiny import build_tiny
 
     return build_tiny(seed=0)
 

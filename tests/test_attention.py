@@ -9,8 +9,9 @@ import pytest
 import torch
 from conftest import make_media
 
-from omnibench.model import ALL, build_inputs, build_tiny, load_model
+from omnibench.model import ALL, build_inputs, load_model
 from omnibench.model.attention import CHUNKED_SDPA, batch_tower_attention, chunked_sdpa, tower_attention
+from omnibench.tiny import build_tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

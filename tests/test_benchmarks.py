@@ -84,7 +84,7 @@ def test_grpo_step_harness_times_all_variants_side_by_side(capsys, tmp_path):
 def test_text_prompt_has_the_requested_token_length():
     import bench_grpo_step
 
-    from omnibench.model import build_tiny
+    from omnibench.tiny import build_tiny
 
     _, processor = build_tiny(seed=0)
     for n in (120, 158):

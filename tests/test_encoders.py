@@ -10,8 +10,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 import torch
 from conftest import make_media
 
-from omnibench.model import ALL, build_inputs, build_tiny, generate
+from omnibench.model import ALL, build_inputs, generate
 from omnibench.model.encoders import encoders_are_shared, encoders_shared, share_encoders
+from omnibench.tiny import build_tiny
 
 VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
 

@@ -157,8 +157,8 @@ def test_cli_eval_on_tiny_checkpoint(tmp_path, mp4_factory):
 
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.model import save_model
-    from omnibench.tiny import build_tiny
     from omnibench.stages.commands import add_eval_args, cli_eval
+    from omnibench.tiny import build_tiny
 
     model, proc = build_tiny(seed=0)
     save_model(model, proc, tmp_path / "run" / "grpo")
@@ -287,8 +287,8 @@ def test_cli_eval_uses_the_decode_settings_the_checkpoint_was_trained_with(tmp_p
     from omnibench.data.manifest import Clip, write_manifest
     from omnibench.data.media import CONFIG_KEY, DecodeConfig
     from omnibench.model import save_model
-    from omnibench.tiny import build_tiny
     from omnibench.stages.commands import add_eval_args, cli_eval
+    from omnibench.tiny import build_tiny
 
     model, proc = build_tiny(seed=0)
     setattr(model.config, CONFIG_KEY, DecodeConfig(num_frames=4, size=64).settings())

@@ -128,3 +128,13 @@ def test_run_folder_imports_nothing_above_it():
     above = {m for m in _closure(edges, "omnibench.run")
              if not any(m == b or m.startswith(b + ".") for b in BELOW_RUN)}
     assert not above, f"omnibench.run reaches {sorted(above)} through its imports; they must stay in {BELOW_RUN}"
+
+
+def test_the_generic_model_layer_never_imports_the_tiny_model():
+    """omnibench.tiny (the embedded model built from scratch) uses omnibench.model; a real checkpoint loads
+    through omnibench.model alone, so nothing there may reach omnibench.tiny, even through other modules."""
+    edges = import_edges(_modules())
+    generic = [m for m in edges if m == "omnibench.model" or m.startswith("omnibench.model.")]
+    reached = {m: sorted(v for v in _closure(edges, m) if v == "omnibench.tiny" or v.startswith("omnibench.tiny."))
+               for m in generic}
+    assert not any(reached.values()), f"omnibench.model reaches the tiny model: { {m: v for m, v in reached.items() if v} }"

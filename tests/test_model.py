@@ -16,14 +16,14 @@ from omnibench.model import (
     NONE,
     ModelLoadError,
     build_inputs,
-    build_tiny,
     generate,
     load_model,
     parse_modalities,
     save_model,
     score_labels,
 )
-from omnibench.model.tokenizer import TAG_TOKENS, build_tokenizer, check_label_tokens
+from omnibench.tiny import build_tiny
+from omnibench.tiny.tokenizer import TAG_TOKENS, build_tokenizer, check_label_tokens
 
 VIDEO, AUDIO = frozenset({"video"}), frozenset({"audio"})
 MODALITY_SETS = [ALL, VIDEO, AUDIO, NONE]
@@ -352,7 +352,7 @@ def test_save_load_round_trip_identical_logits(tiny, clips, tmp_path):
 
 def test_save_model_records_the_decode_settings_and_consumers_read_them(tmp_path, caplog):
     from omnibench.data.media import DecodeConfig, decode_config_for
-    from omnibench.model import build_tiny
+    from omnibench.tiny import build_tiny
 
     model, processor = build_tiny(labels=("happy", "sad"), seed=0)
     save_model(model, processor, tmp_path / "ckpt", decode={"num_frames": 4, "size": 64})

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 from omnibench.data.manifest import Clip
 from omnibench.data.media import synth_media
 from omnibench.data.synth import LABELS, description_text, plan_clip, present_cues
-from omnibench.model import build_tiny
-from omnibench.model.perception import (
+from omnibench.tiny import build_tiny
+from omnibench.tiny.perception import (
     PerceptionConfig,
     description_targets,
     modality_targets,

@@ -202,7 +202,7 @@ def test_every_model_command_has_device_dtype_and_attention_flags(command, capsy
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     from omnibench.data.synth import generate
-    from omnibench.model import build_tiny
+    from omnibench.tiny import build_tiny
 
     root = tmp_path_factory.mktemp("bf16cli")
     manifest = generate(root / "data", n_train=8, n_cold_start=0, n_test=2, seed=0, workers=1)

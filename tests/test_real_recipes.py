@@ -74,7 +74,7 @@ def synthemo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def full_checkpoint(tmp_path_factory):
-    from omnibench.model.tiny import save_full_layout
+    from omnibench.tiny.model import save_full_layout
 
     out = save_full_layout(tmp_path_factory.mktemp("Qwen2.5-Omni-tiny"), seed=0)
     config = json.loads((out / "config.json").read_text())

@@ -111,8 +111,9 @@ def test_cli_sft_trains_and_saves_a_loadable_model(synthemo, tmp_path):
 def test_sft_from_a_checkpoint_keeps_its_decode_settings_and_warns_on_a_recipe_override(synthemo, tmp_path,
                                                                                          caplog):
     from omnibench.data.media import DecodeConfig, decode_config_for
-    from omnibench.model import build_tiny, save_model
+    from omnibench.model import save_model
     from omnibench.sft import run_sft
+    from omnibench.tiny import build_tiny
 
     base = save_model(*build_tiny(seed=0), tmp_path / "base", decode={"num_frames": 4, "size": 64})
     recipe = {"manifest": str(synthemo), "model": str(base), "batch_size": 4, "max_steps": 1, "progress": False}

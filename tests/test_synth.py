@@ -289,7 +289,7 @@ def test_cue_language_loads_without_the_renderers():
     code = (
         f"import sys; import omnibench.data.synth.cues; heavy = {renderers!r}; "
         "print(sorted(m for m in heavy + ['numpy', 'pandas'] if m in sys.modules)); "
-        "import omnibench.model.tokenizer; "
+        "import omnibench.tiny.tokenizer; "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

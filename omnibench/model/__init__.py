@@ -1,6 +1,9 @@
-"""Omni model layer: the tiny Qwen2.5-Omni thinker, loading real checkpoints, prompts, inputs, scoring.
+"""The generic omni model layer: loading real checkpoints (or a saved tiny thinker), prompts, inputs, scoring.
 
-model, processor = build_tiny()                       # or load_model("path/to/Qwen2.5-Omni-3B")
+The embedded tiny thinker (config, tokenizer, perception pre-training) is its own package,
+:mod:`omnibench.tiny`; nothing here imports it.
+
+model, processor = load_model("path/to/Qwen2.5-Omni-3B")   # or omnibench.tiny.build_tiny()
 batch = build_inputs(processor, media, {"video"})     # modality left out = block and tensors absent
 texts = generate(model, processor, media, ALL)
 logp = score_labels(model, processor, media, ALL, labels=DFEW7)   # (n_clips, n_labels)
@@ -17,17 +20,14 @@ from omnibench.model.inputs import (
     render_prompt,
 )
 from omnibench.model.loading import ModelLoadError, load_model, save_model
-from omnibench.model.tiny import TinySizes, build_tiny
 
 __all__ = [
     "ALL",
     "DEFAULT_PROMPT",
     "NONE",
     "ModelLoadError",
-    "TinySizes",
     "available_modalities",
     "build_inputs",
-    "build_tiny",
     "generate",
     "load_model",
     "parse_modalities",

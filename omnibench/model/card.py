@@ -27,7 +27,7 @@ _RECIPE_KEYS = ("mode", "epochs", "max_steps", "learning_rate", "batch_size", "p
 def _base_model(model_config, recipe) -> str:
     start = getattr(recipe, "model", None) or "?"
     if start == "tiny":
-        return "the omnibench tiny Qwen2.5-Omni thinker (random initialisation, `omnibench.model.build_tiny`)"
+        return "the omnibench tiny Qwen2.5-Omni thinker (random initialisation, `omnibench.tiny.build_tiny`)"
     name = getattr(model_config, "_name_or_path", "") or ""
     return f"`{start}`" + (f" ({name})" if name and name != str(start) else "")
 

@@ -49,7 +49,7 @@ def _progress(it, enabled: bool, total: int, desc: str):
     return tqdm(it, total=total, desc=desc)
 
 
-def _model_device(model) -> torch.device:
+def model_device(model) -> torch.device:
     """Where inputs go: the token embedding's device (right for single-device and sharded models)."""
     try:
         return model.get_input_embeddings().weight.device
@@ -64,7 +64,7 @@ def _rope_deltas(model) -> torch.Tensor | None:
     return getattr(inner, "rope_deltas", None)
 
 
-def _to_device(batch, device: torch.device, dtype: torch.dtype | None = None):
+def to_device(batch, device: torch.device, dtype: torch.dtype | None = None):
     out = {}
     for k, v in batch.items():
         if isinstance(v, torch.Tensor):
@@ -110,7 +110,7 @@ def generate(
     media = list(media)
     mods = _resolve(media, modalities)
     tok = processor.tokenizer
-    device, dtype = _model_device(model), model.dtype
+    device, dtype = model_device(model), model.dtype
     eos = sorted({end_of_turn_id(tok), *([tok.eos_token_id] if tok.eos_token_id is not None else [])})
     gen_kwargs = {
         "max_new_tokens": max_new_tokens,
@@ -135,7 +135,7 @@ def generate(
                 batch = encode(
                     processor, [media[i] for i in rows], [mods[i] for i in rows], prompt, system=system
                 )
-                batch = _to_device(batch, device, dtype)
+                batch = to_device(batch, device, dtype)
                 out = model.generate(**batch, **gen_kwargs)
                 new = out[:, batch["input_ids"].shape[1] :]
                 texts += tok.batch_decode(new, skip_special_tokens=True)
@@ -268,7 +268,7 @@ def score_labels(
             raise ValueError(f"{len(prefixes)} prefixes for {len(media)} clips")
     mods = _resolve(media, modalities)
     tok = processor.tokenizer
-    device, dtype = _model_device(model), model.dtype
+    device, dtype = model_device(model), model.dtype
     n_lab = len(labels)
     scores = np.zeros((len(media), n_lab), dtype=np.float64)
     cont_cache: dict[str, tuple[int, list[list[int]]]] = {}
@@ -291,7 +291,7 @@ def score_labels(
                 processor, [media[i] for i in idx], [mods[i] for i in idx], prompt,
                 assistant_ids=[full[0][:shared] for _, shared, full in plans], system=system,
             )  # fmt: skip
-            batch = _to_device(batch, device, dtype)
+            batch = to_device(batch, device, dtype)
             out = model(**batch, use_cache=True)
             logp = torch.log_softmax(out.logits.float(), dim=-1)
             ids, mask = batch["input_ids"], batch["attention_mask"]

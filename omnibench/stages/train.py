@@ -1,7 +1,7 @@
 """The training stages: the base model, cold-start SFT with the label-only SFT baseline, and GRPO.
 
 * :func:`base_stage` -- the run's ``base`` checkpoint: the embedded tiny thinker built from scratch
-  and perception-pretrained (:func:`omnibench.model.perception.build_tiny_base`), or a real model folder
+  and perception-pretrained (:func:`omnibench.tiny.perception.build_tiny_base`), or a real model folder
   registered without copying.
 * :func:`cold_start_stage` -- R1-Omni's cold start on explained answers, and the paper's label-only
   SFT baseline on the large split (:func:`omnibench.sft.run_sft`).
@@ -116,7 +116,7 @@ def base_stage(run: RunFolder, config: ColdStartStageConfig) -> Path:
     """The base checkpoint of the run, ``checkpoints/base/model``.
 
     ``model="tiny"``: the embedded tiny thinker, built from scratch, then pre-trained on the run's
-    ``perception_split`` (``perception`` holds :class:`~omnibench.model.perception.PerceptionConfig`
+    ``perception_split`` (``perception`` holds :class:`~omnibench.tiny.perception.PerceptionConfig`
     fields; ``{"steps": 0, "describe_steps": 0}`` skips it) so that the base model, like a real omni
     model, starts with working perception and no emotion answer; the history goes to
     ``checkpoints/base/perception.jsonl`` and its summary to ``metrics.json``. The clips it reads are
@@ -132,8 +132,9 @@ def base_stage(run: RunFolder, config: ColdStartStageConfig) -> Path:
                                     "folder or 'tiny'")
         return run.register_checkpoint("base", path)
     from omnibench.labels import DFEW7
-    from omnibench.model import build_tiny, save_model
-    from omnibench.model.perception import PerceptionConfig, build_tiny_base
+    from omnibench.model import save_model
+    from omnibench.tiny import build_tiny
+    from omnibench.tiny.perception import PerceptionConfig, build_tiny_base
 
     labels = tuple(cfg.labels) or run_vocabulary(run, [cfg.split, cfg.label_sft_split])
     perception = PerceptionConfig(**{"seed": cfg.seed, **dict(cfg.perception)})

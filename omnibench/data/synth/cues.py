@@ -212,7 +212,7 @@ def reasoning_text(label: str, condition: str, cues: dict[str, float],
 
 def description_text(cues: dict[str, float], top: int = 3) -> str:
     """What the face and the voice show, with no emotion named: the text the tiny base model learns to
-    say before any emotion training (:mod:`omnibench.model.perception`). Every modality is described
+    say before any emotion training (:mod:`omnibench.tiny.perception`). Every modality is described
     by its ``top`` present cues, or as calm / plain when none passes its threshold."""
     v, a = present_cues(cues, "video", top=top), present_cues(cues, "audio", top=top)
     face = _T_FACE_SHOWS.format(cues=_join(v)) if v else _T_FACE_PLAIN

@@ -1,6 +1,6 @@
 """CPU timings of the tiny model: processor, training step, generation, label scoring.
 
-    python -m omnibench.model.bench [--batch 8] [--new-tokens 40] [--reps 7] [--threads 2]
+    python -m omnibench.tiny.bench [--batch 8] [--new-tokens 40] [--reps 7] [--threads 2]
                                     [--device cuda] [--dtype bfloat16]
 
 Prints one JSON line of figures (seconds; best and median of ``--reps`` runs after one warm-up).
@@ -22,9 +22,9 @@ import torch
 
 from omnibench.data.media import synth_media
 from omnibench.labels import DFEW7
-from omnibench.model.generation import _to_device, generate, score_labels
+from omnibench.model.generation import generate, score_labels, to_device
 from omnibench.model.inputs import ALL, build_inputs
-from omnibench.model.tiny import build_tiny
+from omnibench.tiny.model import build_tiny
 
 COMPLETION = (
     "<think>The face shows a smiling mouth and wide eyes. The voice has a high pitch and loud volume. "
@@ -96,7 +96,7 @@ def run(
     out["build_inputs_sft"] = _time(
         lambda: build_inputs(processor, media, ALL, completions=comps, return_labels=True), reps
     )
-    sft = _to_device(
+    sft = to_device(
         build_inputs(processor, media, ALL, completions=comps, return_labels=True), model.device, model.dtype
     )
     out["sft_seq_len"] = int(sft["input_ids"].shape[1])
@@ -111,7 +111,7 @@ def run(
 
     out["train_step_fwd_bwd_adamw"] = _time(step, reps)
     model.eval()
-    prompt = _to_device(build_inputs(processor, media, ALL), model.device, model.dtype)
+    prompt = to_device(build_inputs(processor, media, ALL), model.device, model.dtype)
     tok = processor.tokenizer
 
     def gen():
@@ -132,7 +132,7 @@ def run(
         rows = [m for m in media for _ in DFEW7]
         texts = [f"<answer>{lab}</answer>" for _ in media for lab in DFEW7]
         b = build_inputs(processor, rows, ALL, completions=texts, return_labels=True, close_turn=False)
-        b = _to_device(b, model.device, model.dtype)
+        b = to_device(b, model.device, model.dtype)
         with torch.no_grad():
             logp = torch.log_softmax(model(**b).logits.float(), -1)
         lab = b["labels"][:, 1:]

@@ -119,9 +119,9 @@ def pooled_features(model, batch) -> dict[str, torch.Tensor]:
 
 def _on_model(model, batch):
     """``batch`` on the model's device, floating tensors in its dtype (``--device`` / ``--dtype``)."""
-    from omnibench.model.generation import _model_device, _to_device
+    from omnibench.model.generation import model_device, to_device
 
-    return _to_device(batch, _model_device(model), model.dtype)
+    return to_device(batch, model_device(model), model.dtype)
 
 
 def _accuracy(model, inputs: ClipInputs, heads, clips: Sequence[int], y, batch_size: int) -> dict[str, float]:
@@ -349,7 +349,7 @@ def build_tiny_base(
     from omnibench.data.media import DecodeCache, DecodeConfig, decode_clips
     from omnibench.labels import DFEW7
     from omnibench.model.loading import save_model
-    from omnibench.model.tiny import build_tiny
+    from omnibench.tiny.model import build_tiny
 
     manifest, out = Path(manifest), Path(out)
     if not manifest.is_file():

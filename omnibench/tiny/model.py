@@ -38,7 +38,7 @@ from transformers import (
 from omnibench.labels import DFEW7
 from omnibench.model.attention import batch_tower_attention
 from omnibench.model.inputs import DEFAULT_PROMPT
-from omnibench.model.tokenizer import build_tokenizer
+from omnibench.tiny.tokenizer import build_tokenizer
 
 
 @dataclass
