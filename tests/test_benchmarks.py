@@ -149,3 +149,21 @@ def test_gpu_check_dry_mode_runs_every_stage(tmp_path):
     assert frozen["reuse"]["s_per_step"] > 0 and frozen["no_reuse"]["s_per_step"] > 0  # frozen-tower reuse on / off
     assert merged["model_bench"]["scoring_max_abs_diff"] < 1e-3
     assert "== summary" in proc.stdout
+
+
+def test_scale_harness(capsys, tmp_path):
+    """Tiny sizes (n = 8, 16; no 1 vs 2 process runs): every step timed with its peak memory, the decode
+    step decodes every clip (one cache entry per clip, not hits on the few reused files), the capped
+    cache evicts and keeps its cap, and the growth per step is reported."""
+    obj = _run(capsys, "bench_scale", ["--quick"], tmp_path)
+    assert obj["bench"] == "scale" and obj["ns"] == [8, 16]
+    for n in ("8", "16"):
+        steps = obj["steps"][n]
+        assert set(steps) >= {"validate", "decode", "decode_hit", "eval_score", "eval_generate", "attribute"}
+        for row in steps.values():
+            assert row["seconds"] > 0 and row["peak_rss_mib"] > 0
+        assert steps["decode"]["cache"]["misses"] == int(n) and steps["decode_hit"]["cache"]["hits"] == int(n)
+        assert steps["eval_score"]["n_evaluated"] == int(n) and steps["attribute"]["n_attributed"] == 8
+    capped = obj["steps"]["8"]["decode_capped"]
+    assert capped["cache"]["evicted"] > 0 and capped["disk_mib_after"] <= capped["cap_mib"]
+    assert obj["growth"]["decode"]["n"] == [8, 16] and obj["growth"]["eval_score"]["ms_per_clip"][0] > 0

@@ -73,7 +73,7 @@ def test_cache_hits_and_rebuilds_corrupt_entries(tmp_path, mp4_factory, monkeypa
 
     monkeypatch.setattr(media_mod, "_decode_uncached", lambda *a: pytest.fail("decoded again"))
     second = decode_clip(clip, cfg, cache)
-    assert cache.stats() == {"hits": 1, "misses": 1, "rebuilt": 0}
+    assert cache.stats() == {"hits": 1, "misses": 1, "rebuilt": 0, "evicted": 0, "evicted_bytes": 0, "uncached": 0}
     np.testing.assert_array_equal(first.frames, second.frames)
     np.testing.assert_array_equal(first.audio, second.audio)
     monkeypatch.undo()
@@ -305,3 +305,94 @@ def test_decode_cli_flags_give_only_what_was_given():
     assert decode_overrides(parser.parse_args(["--frame-size", "40x24"])) == {"size": (40, 24)}
     assert decode_overrides(parser.parse_args(["--frame-size", "native", "--max-audio-s", "3"])) == {
         "size": None, "max_audio_s": 3.0}
+
+
+# ------------------------------------------------------------------------------- decode cache size cap
+
+
+def _cache_clips(mp4_factory, n):
+    return [Clip(f"k{i}", str(mp4_factory(f"k{i}.mp4", seed=i, n_frames=4, size=32, audio_seconds=0.5)), "happy", "t")
+            for i in range(n)]
+
+
+def _entry_bytes(tmp_path, clip, cfg):
+    probe = DecodeCache(tmp_path / "probe")
+    decode_clip(clip, cfg, probe)
+    return probe.disk_bytes()
+
+
+def test_cache_cap_holds_and_the_least_recently_used_entry_goes_first(tmp_path, mp4_factory):
+    import os
+
+    cfg = DecodeConfig(num_frames=2, size=16)
+    clips = _cache_clips(mp4_factory, 5)
+    size = _entry_bytes(tmp_path, clips[0], cfg)
+    cache = DecodeCache(tmp_path / "cache", max_bytes=3.5 * size)  # room for three entries
+    for i, c in enumerate(clips[:3]):
+        decode_clip(c, cfg, cache)
+        os.utime(cache.path(cache.key(c, cfg)), (1000 + i, 1000 + i))  # written in order k0, k1, k2
+    decode_clip(clips[0], cfg, cache)  # a hit makes k0 the most recently used: k1 is now the oldest
+    assert cache.hits == 1 and cache.evicted == 0
+    decode_clip(clips[3], cfg, cache)  # four entries > the cap: the oldest use goes
+    on_disk = {c.id for c in clips if cache.path(cache.key(c, cfg)).exists()}
+    assert on_disk == {"k0", "k2", "k3"}  # k1 alone went: three entries are under 90% of the cap
+    assert cache.disk_bytes() <= cache.max_bytes
+    assert cache.stats()["evicted"] == 1 and cache.stats()["evicted_bytes"] == size
+    for c in clips:  # every further write keeps the cap
+        decode_clip(c, cfg, cache)
+        assert cache.disk_bytes() <= cache.max_bytes
+    # an entry larger than the whole cap is decoded but not kept
+    small = DecodeCache(tmp_path / "small", max_bytes=size / 2)
+    assert decode_clip(clips[0], cfg, small).frames.shape == (2, 16, 16, 3)
+    assert small.stats()["uncached"] == 1 and small.disk_bytes() == 0
+
+
+def test_cache_entry_vanished_before_the_read_is_a_miss(tmp_path, mp4_factory, monkeypatch):
+    """Another process (sharing the folder) evicts an entry between our lookup and our read: a miss,
+    decoded again, never an error; an eviction finding its victim already gone is no error either."""
+    cfg = DecodeConfig(num_frames=2, size=16)
+    clip, other = _cache_clips(mp4_factory, 2)
+    cache = DecodeCache(tmp_path / "cache")
+    first = decode_clip(clip, cfg, cache)
+    entry = cache.path(cache.key(clip, cfg))
+    real_load = np.load
+
+    def load_after_eviction(path, *a, **kw):
+        if str(path) == str(entry) and entry.exists():
+            entry.unlink()  # the other process's eviction lands just now
+        return real_load(path, *a, **kw)
+
+    monkeypatch.setattr(np, "load", load_after_eviction)
+    again = decode_clip(clip, cfg, cache)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(first.frames, again.frames)
+    assert cache.stats()["misses"] == 2 and cache.rebuilt == 0 and entry.exists()  # decoded and written again
+    # two caches on one folder (two processes): one evicts what the other listed; nothing raises
+    a = DecodeCache(tmp_path / "shared", max_bytes=1.5 * _entry_bytes(tmp_path, clip, cfg))
+    b = DecodeCache(tmp_path / "shared", max_bytes=a.max_bytes)
+    decode_clip(clip, cfg, a)
+    entries = a._entries()
+    decode_clip(other, cfg, b)  # b evicts clip's entry
+    monkeypatch.setattr(a, "_entries", lambda: entries + [e for e in b._entries() if e[2] != entries[0][2]])
+    a.evict()  # a's listing still names the removed entry
+    monkeypatch.undo()
+    assert decode_clip(clip, cfg, a).frames.shape == (2, 16, 16, 3)
+    assert a.disk_bytes() <= a.max_bytes
+
+
+def test_cache_cap_default_comes_from_the_environment(tmp_path, monkeypatch):
+    import math
+
+    from omnibench.data.media.cache import DEFAULT_MAX_GB, ENV_MAX_GB
+
+    monkeypatch.delenv(ENV_MAX_GB, raising=False)
+    assert DecodeCache(tmp_path / "c").max_bytes == DEFAULT_MAX_GB * 1024**3
+    monkeypatch.setenv(ENV_MAX_GB, "0.5")
+    assert DecodeCache(tmp_path / "c").max_bytes == 0.5 * 1024**3
+    monkeypatch.setenv(ENV_MAX_GB, "inf")
+    assert math.isinf(DecodeCache(tmp_path / "c").max_bytes)
+    monkeypatch.setenv(ENV_MAX_GB, "lots")
+    with pytest.raises(ValueError, match=ENV_MAX_GB):
+        DecodeCache(tmp_path / "c")
+    with pytest.raises(ValueError):
+        DecodeCache(tmp_path / "c", max_bytes=0)
