@@ -84,8 +84,10 @@ class AttributionStageConfig(StageConfig):
 
 @dataclass
 class AttributionStageResult:
-    """Split -> :class:`~omnibench.attribution.AttributionResult`, the clips and media attributed, the
-    ``metrics.json`` ``attribution`` section, the perceptual score (or None) and the loaded model."""
+    """Split -> :class:`~omnibench.attribution.AttributionResult`, the clips attributed, the headline
+    split's media when the perceptual score or the cross-check needed them (else empty: :meth:`decode`
+    gives any clip's), the ``metrics.json`` ``attribution`` section, the perceptual score (or None), the
+    loaded model and the media store."""
 
     results: dict
     clips: dict
@@ -94,6 +96,13 @@ class AttributionStageResult:
     perceptual: object = None
     model: object = field(default=None, repr=False)
     processor: object = field(default=None, repr=False)
+    store: object = field(default=None, repr=False)
+
+    def decode(self, split: str, ids) -> dict:
+        """Clip id -> decoded media of some of ``split``'s attributed clips (e.g. the notebook's examples),
+        decoded with the stage's settings through the run's cache; the stage keeps no split in memory."""
+        wanted = [c for c in self.clips[split] if c.id in set(ids)]
+        return dict(zip((c.id for c in wanted), self.store.decode(wanted)))
 
     @property
     def head(self):
@@ -169,7 +178,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
             attr_cfg.position = resolve_position([stored[c.id] for c in part])
 
         def work(chunk, attr_cfg=attr_cfg, stored=stored, labels=labels):
-            usable = store.usable(chunk)
+            usable = store.usable(chunk, keep=True)  # decoded once: the decode below reads memory
             rows = [{"id": c.id, "skipped": store.skipped[c.id]} for c in chunk if c.id in store.skipped]
             if not usable:
                 return rows
@@ -207,11 +216,9 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
             print(f"{s}: no stored completions of {name}; generated them")
         print(f"{s}: attributed {len(clips[s])} clips ({results[s].position}) in {results[s].seconds:.1f} s")
     if not shards.main:
-        return AttributionStageResult({}, {}, {}, {}, None, model, processor)
+        return AttributionStageResult({}, {}, {}, {}, None, model, processor, store)
     run.save_attribution(results)
 
-    first = cfg.splits[0]
-    media = {first: store.decode(clips[first])}  # the headline split's media: perceptual score, examples
     first = cfg.splits[0]
     head = results[first]
     summary = head.summary(n_boot=cfg.n_boot, seed=cfg.seed)
@@ -222,7 +229,10 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
                                if k in ("validation", "faithfulness")} for s, r in results.items()}
     labels = labels_for(clips[first], default=model_labels(model), dataset=cfg.dataset or None)
     attr_cfg = dataclasses.replace(base_cfg, position=head.position)
-    perceptual = None
+    perceptual, media = None, {}
+    if cfg.n_perm or cfg.cross_check:  # the headline split's media, in memory only when a whole-split measure needs them
+        store.max_items = max(store.max_items, len(clips[first]))
+        media[first] = store.decode(clips[first])
     if cfg.n_perm:
         perceptual = perceptual_score(model, processor, clips[first], media[first], labels=labels, n_perm=cfg.n_perm,
                                       seed=cfg.seed, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
@@ -243,7 +253,7 @@ def attribution_stage(run: RunFolder, config: AttributionStageConfig) -> Attribu
         summary["human_reference"] = human
     run.update_metrics("attribution", summary, merge=False)
     _print_summary(summary)
-    return AttributionStageResult(results, clips, media, summary, perceptual, model, processor)
+    return AttributionStageResult(results, clips, media, summary, perceptual, model, processor, store)
 
 
 def _human_reference(run: RunFolder, cfg: AttributionStageConfig, name: str, results: dict, clips: dict) -> dict:

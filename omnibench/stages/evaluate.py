@@ -199,7 +199,7 @@ def _evaluate_one(run, cfg, shards, model, processor, store, part, labels, name,
     journal = Journal(final, shards.rank, tag=tag)
 
     def work(chunk):
-        usable = store.usable(chunk)
+        usable = store.usable(chunk, keep=True)  # decoded once: the decode below reads memory
         rows = [{"id": c.id, "skipped": store.skipped[c.id]} for c in chunk if c.id in store.skipped]
         if usable:
             res = evaluate_split(model, processor, usable, store.decode(usable), labels=labels, config=chunk_cfg,

@@ -165,14 +165,15 @@ class MediaStore:
                 raise MediaError(f"clip {clip.id}: {e}") from e
         return out
 
-    def usable(self, clips: Sequence[Clip], progress: bool = False) -> list[Clip]:
+    def usable(self, clips: Sequence[Clip], progress: bool = False, keep: bool = False) -> list[Clip]:
         """The clips of ``clips`` that decode, in order (each decoded once, through the disk cache when
         the store has one, and not kept in memory: a pass over a large split costs no memory).
 
         ``on_error="error"``: the first undecodable clip raises a :class:`MediaError` naming it and its
         file. ``on_error="skip"``: it is left out and recorded in :attr:`skipped` (id -> reason). A
         missing audio track follows ``DecodeConfig.missing_audio`` (``"skip"`` leaves the clip out here
-        too, with that reason)."""
+        too, with that reason). ``keep=True``: the decoded clips are kept in memory (least-recently-used,
+        up to ``max_items``), so a :meth:`decode` of the same chunk right after reads nothing again."""
         from tqdm.auto import tqdm
 
         out: list[Clip] = []
@@ -184,7 +185,7 @@ class MediaStore:
                 out.append(clip)
                 continue
             try:
-                decode_clip(clip, self.config, self.cache)
+                self(clip.id) if keep else decode_clip(clip, self.config, self.cache)
             except MissingAudioError as e:
                 if self.config.missing_audio != "skip" and self.on_error == "error":
                     raise MissingAudioError(f"clip {clip.id}: {e}") from e
