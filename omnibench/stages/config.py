@@ -89,6 +89,10 @@ class StageConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def model_flags(self) -> dict:
+        """The placement flags as the training recipes take them (device, dtype, attention; "" is None)."""
+        return {"device": self.device, "dtype": self.dtype, "attn_implementation": self.attn_implementation or None}
+
     def load_kwargs(self, shards=None) -> dict:
         """:func:`omnibench.model.load_model` keywords (device, dtype, attention) from the config; with
         :class:`~omnibench.stages.shards.Shards`, ``device="auto"`` is this process's own device."""

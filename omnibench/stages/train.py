@@ -69,9 +69,6 @@ class ColdStartStageConfig(StageConfig):
     max_new_tokens: int = knob(64, "generation budget for the samples")
     progress: bool = knob(False, _PROGRESS)
 
-    def model_flags(self) -> dict:
-        return {"device": self.device, "dtype": self.dtype, "attn_implementation": self.attn_implementation or None}
-
 
 @dataclass
 class GRPOStageConfig(StageConfig):
@@ -102,9 +99,6 @@ class GRPOStageConfig(StageConfig):
     samples_split: str = knob("test_id", "split the compared clips come from")
     on_error: str = knob("skip", _ON_ERROR)
     progress: bool = knob(False, _PROGRESS)
-
-    def model_flags(self) -> dict:
-        return {"device": self.device, "dtype": self.dtype, "attn_implementation": self.attn_implementation or None}
 
 
 # --------------------------------------------------------------------------------------------------
