@@ -15,7 +15,7 @@ from conftest import make_media
 from omnibench.labels import DFEW7
 from omnibench.model import ALL, build_inputs, generate, score_labels
 from omnibench.model.encoders import encoders_shared
-from omnibench.model.generation import _to_device
+from omnibench.model.generation import to_device
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -40,7 +40,7 @@ def test_shared_encoders_on_cuda_bf16(tiny):
     model.to("cuda", torch.bfloat16).eval()
     media = make_media(2, size=112, seconds=1.5)
     batch = build_inputs(processor, [media[i] for i in (0, 0, 0, 1, 1, 1)], ALL)
-    batch = _to_device(batch, torch.device("cuda"), torch.bfloat16)  # media tensors in bf16, as generate() does
+    batch = to_device(batch, torch.device("cuda"), torch.bfloat16)  # media tensors in bf16, as generate() does
     with torch.no_grad():
         plain = model(**batch).logits.float()
         with encoders_shared(model):

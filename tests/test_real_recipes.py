@@ -126,7 +126,7 @@ def test_model_card_describes_the_model_and_its_plain_transformers_snippet_loads
     import re
 
     from omnibench.labels import DFEW7
-    from omnibench.model.generation import _to_device  # noqa: F401 - same input path as evaluation
+    from omnibench.model.generation import to_device  # noqa: F401 - same input path as evaluation
     from omnibench.model.inputs import ALL, build_inputs
     from omnibench.model.loading import load_model
 
