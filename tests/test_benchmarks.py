@@ -160,8 +160,8 @@ def test_scale_harness(capsys, tmp_path):
     for n in ("8", "16"):
         steps = obj["steps"][n]
         assert set(steps) >= {"validate", "decode", "decode_hit", "eval_score", "eval_generate", "attribute"}
-        for row in steps.values():
-            assert row["seconds"] > 0 and row["peak_rss_mib"] > 0
+        for row in steps.values():  # a step of 8 clips can round to 0.0 s and grow the peak by 0 MiB
+            assert row["seconds"] >= 0 and row["peak_rss_mib"] >= 0
         assert steps["decode"]["cache"]["misses"] == int(n) and steps["decode_hit"]["cache"]["hits"] == int(n)
         assert steps["eval_score"]["n_evaluated"] == int(n) and steps["attribute"]["n_attributed"] == 8
     capped = obj["steps"]["8"]["decode_capped"]
