@@ -32,9 +32,10 @@ HARNESSES: dict[str, tuple[str, list[str], list[str]]] = {
     "eval": ("bench_eval.py", [], ["--quick"]),
     "attribution": ("bench_attribution.py", ["--n", "48"], ["--quick"]),
     "tower_attention": ("bench_tower_attention.py", [], ["--quick"]),
+    "patch_embed": ("bench_tower_attention.py", ["--feature", "patch_embed"], ["--feature", "patch_embed", "--quick"]),
 }
 #: harnesses that write their own --out file (the synth helper's script only prints its line)
-TAKES_OUT = {"decode", "grpo_step", "eval", "attribution", "tower_attention"}
+TAKES_OUT = {"decode", "grpo_step", "eval", "attribution", "tower_attention", "patch_embed"}
 
 
 def run_one(name: str, quick: bool, results: Path, timeout: float) -> tuple[dict, float]:
@@ -103,6 +104,7 @@ def headline(res: dict) -> list[tuple[str, str]]:
         "generate_over_score_regenerate_time", "median", fmt="{}x")
     for w in ("perception_step", "forward_backward"):
         add(f"tower_attention: {w} per-chunk / batched time", "tower_attention", w, "speedup", "median", fmt="{}x")
+        add(f"patch_embed: {w} conv3d / matmul time", "patch_embed", w, "speedup", "median", fmt="{}x")
     add("attribution: dominant agreement gen vs score", "attribution", "agreement_generate_vs_score", "agreement",
         fmt="{:.2f}")
     return rows

@@ -82,3 +82,26 @@ def test_the_setting_is_not_saved_and_loading_switches_it_on_again(tmp_path):
     assert set(tower_attention(loaded).values()) == {CHUNKED_SDPA}
     eager, _ = load_model(tmp_path, attn_implementation="eager")
     assert set(tower_attention(eager).values()) == {"eager"}  # an explicit other choice is left alone
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_omni", "qwen3_omni"])
+def test_matmul_patch_embedding_is_the_convolution_up_to_rounding(arch):
+    from omnibench.model.patch_embed import matmul_patch_embed, patch_embeds
+
+    model, processor = build_tiny(seed=0, arch=arch)
+    (embed,) = patch_embeds(model)
+    assert "forward" in vars(embed)  # build_tiny switches it on
+    batch = build_inputs(processor, make_media(3), [ALL] * 3, completions=["<answer>happy</answer>"] * 3)
+    fast, g_fast = _logits_and_grads(model, batch)
+    assert matmul_patch_embed(model, False) == 1 and "forward" not in vars(embed)
+    assert matmul_patch_embed(model, False) == 0  # idempotent
+    conv, g_conv = _logits_and_grads(model, batch)
+    torch.testing.assert_close(fast, conv, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(g_fast[f"{_visual(model)}.patch_embed.proj.weight"], torch.zeros(1))
+    for name in g_conv:
+        torch.testing.assert_close(g_fast[name], g_conv[name], rtol=1e-3, atol=1e-6, msg=name)
+    assert matmul_patch_embed(model) == 1
+
+
+def _visual(model) -> str:
+    return next(n.rsplit(".patch_embed", 1)[0] for n, _ in model.named_modules() if n.endswith("patch_embed"))

@@ -62,6 +62,14 @@ def test_tower_attention_harness(capsys, tmp_path):
         assert obj[w]["s_per_call"]["per_chunk"] > 0 and obj[w]["s_per_call"]["batched"] > 0
 
 
+def test_patch_embed_harness(capsys, tmp_path):
+    obj = _run(capsys, "bench_tower_attention", ["--quick", "--feature", "patch_embed"], tmp_path)
+    assert obj["bench"] == "patch_embed" and obj["feature"] == "patch_embed"
+    assert obj["max_abs_diff"] < 1e-3  # the matrix product is the convolution up to rounding
+    for w in ("perception_step", "forward_backward"):
+        assert obj[w]["s_per_call"]["conv3d"] > 0 and obj[w]["s_per_call"]["matmul"] > 0
+
+
 def test_synth_harness(capsys, tmp_path):
     obj = _run(capsys, "bench_synth", ["--n", "3", "--workers", "1"], tmp_path)
     assert obj["n"] == 3 and obj["clips_per_s"] > 0

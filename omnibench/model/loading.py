@@ -31,6 +31,7 @@ import torch
 import transformers
 
 from omnibench.model.attention import batch_tower_attention
+from omnibench.model.patch_embed import matmul_patch_embed
 
 #: config model_type -> (thinker class, thinker config class, processor class, key of the thinker sub-config)
 ARCHITECTURES: dict[str, tuple[str, str, str, str | None]] = {
@@ -223,6 +224,7 @@ def load_model(
         kwargs["device_map"] = {"": str(device)}
     model = model_cls.from_pretrained(directory, **kwargs)
     batch_tower_attention(model)  # sdpa towers: one call per run of equal chunks (omnibench.model.attention)
+    matmul_patch_embed(model)  # the vision patch embedding as one matrix product (omnibench.model.patch_embed)
     model.eval()
     processor = load_processor(directory, proc_cls_name)
     return model, processor

@@ -38,6 +38,7 @@ from transformers import (
 from omnibench.labels import DFEW7
 from omnibench.model.attention import batch_tower_attention
 from omnibench.model.inputs import DEFAULT_PROMPT
+from omnibench.model.patch_embed import matmul_patch_embed
 from omnibench.tiny.tokenizer import build_tokenizer
 
 
@@ -296,6 +297,7 @@ def build_tiny(
         max_new_tokens=48,
     )
     batch_tower_attention(model)  # one attention call per run of equal chunks (bitwise the same as sdpa's loop)
+    matmul_patch_embed(model)  # the patch embedding's Conv3d as one matrix product (omnibench.model.patch_embed)
     model.eval()
     return model, make_processor(tokenizer, sizes)
 
