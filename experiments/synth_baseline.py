@@ -7,11 +7,14 @@ Features, decoded from the mp4 files through decord (the real decoding path):
          spectrum of the frame energy (1-40 Hz, where the roughness cues live).
 The classifier (standardise + multinomial logistic regression) is trained on ``train`` and scored on
 ``test_id`` (the training actors), ``test_actors`` (unseen actors from the training ranges, nothing else
-shifted) and ``test_ood``, then retrained with the video or the audio features removed.  The diagnosis
+shifted), ``test_ood`` and ``test_draw`` (a new draw: master seed ``--draw-seed``), then retrained with the video or the audio features removed.  The diagnosis
 regenerates ``test_ood`` with one OOD factor shifted at a time (same clips otherwise); its ``actors``
 row is the same shift as ``test_actors`` on other clips.
 
     .venv/bin/python experiments/synth_baseline.py --work /tmp/synth_baseline --n-train 1400 --n-test 210
+
+``--work runs/<run>/data --seed <its seed> --no-diagnosis`` scores a run's own clips (the files are reused,
+not regenerated) -- the LR row beside the study's ``test_draw`` figure.
 
 Prints one JSON line of figures (accuracies; chance is 1/7 = 0.143).
 """
@@ -93,7 +96,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--work", default="/tmp/synth_baseline", help="folder for the generated clips")
     ap.add_argument("--n-train", type=int, default=1400)
     ap.add_argument("--n-test", type=int, default=210, help="clips per test split and per diagnosis variant")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="master seed of train and the test splits")
+    ap.add_argument("--draw-seed", type=int, default=1000, help="master seed of test_draw (a seed never trained on)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--c", type=float, default=0.05, help="inverse L2 regularisation of the classifier")
     ap.add_argument("--no-diagnosis", action="store_true")
@@ -101,10 +105,14 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     work = Path(args.work)
+    if args.draw_seed == args.seed:
+        ap.error(f"--draw-seed must differ from --seed ({args.seed}): test_draw is a draw never trained on")
     gen = {"seed": args.seed, "workers": args.workers}
+    draw = {"seed": args.draw_seed}
     sets = {
         "train": synth.generate_split(work, "train", args.n_train, **gen),
-        **{split: synth.generate_split(work, split, args.n_test, **gen) for split in synth.TEST_SPLITS},
+        **{split: synth.generate_split(work, split, args.n_test, **(gen | draw if split == synth.DRAW_SPLIT else gen))
+           for split in synth.TEST_SPLITS},
     }
     if not args.no_diagnosis:
         for factor in synth.OOD_FACTORS:
@@ -141,6 +149,8 @@ def main(argv=None) -> dict:
         "chance": round(1 / len(synth.LABELS), 4),
         "n_train": args.n_train,
         "n_test": args.n_test,
+        "seed": args.seed,
+        "draw_seed": args.draw_seed,
         **{split: both[split] for split in synth.TEST_SPLITS},
         **{f"{split}_without_video": audio_only[split] for split in synth.TEST_SPLITS},
         **{f"{split}_without_audio": video_only[split] for split in synth.TEST_SPLITS},

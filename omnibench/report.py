@@ -35,9 +35,9 @@ CHECKPOINT_TITLES = {
     "label_sft": "label-only SFT",
     "grpo": "cold-start SFT + GRPO",
 }
-SPLITS = ("test_id", "test_actors", "test_ood")
+SPLITS = ("test_id", "test_actors", "test_ood", "test_draw")
 SPLIT_TITLES = {"test_id": "in-distribution (test_id)", "test_actors": "unseen actors (test_actors)",
-                "test_ood": "out-of-distribution (test_ood)"}
+                "test_ood": "out-of-distribution (test_ood)", "test_draw": "a new draw (test_draw)"}
 
 #: Figures shown first (embedded), by file stem; any other figure follows, linked.
 KEY_FIGURES = (

@@ -20,12 +20,14 @@ from omnibench.data.synth.cues import _words
 from omnibench.labels import DFEW7
 
 N_TRAIN, N_COLD, N_TEST = 21, 21, 7
+SEED, DRAW_SEED = 3, 5
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthemo")
-    path = synth.generate(out, n_train=N_TRAIN, n_cold_start=N_COLD, n_test=N_TEST, seed=3, workers=1)
+    path = synth.generate(out, n_train=N_TRAIN, n_cold_start=N_COLD, n_test=N_TEST, seed=SEED, workers=1,
+                          n_draw=N_TEST, draw_seed=DRAW_SEED)
     return path, read_manifest(path, labels=DFEW7)
 
 
@@ -34,7 +36,7 @@ def test_manifest_counts_splits_and_ids(dataset):
     assert path.name == "manifest.jsonl"
     counts = Counter(c.split for c in clips)
     assert counts == {"train": N_TRAIN, "cold_start": N_COLD, "test_id": N_TEST, "test_actors": N_TEST,
-                      "test_ood": N_TEST}
+                      "test_ood": N_TEST, "test_draw": N_TEST}
     assert list(dict.fromkeys(c.split for c in clips)) == list(synth.SPLITS)  # manifest in split order
     assert len({c.id for c in clips}) == len(clips)
     assert all(c.dataset == "synthemo" and c.audio is None for c in clips)
@@ -72,7 +74,7 @@ def test_meta_keys_and_label_follows_informative_modality(dataset):
         assert ("reasoning" in m) == (c.split == "cold_start")
     # unseen actors in test_actors (nothing else shifted) and test_ood only
     actors = {s: {c.meta["actor"].split("+")[0] for c in clips if c.split == s} for s in synth.SPLITS}
-    assert all(a.startswith("a") for s in ("train", "cold_start", "test_id") for a in actors[s])
+    assert all(a.startswith("a") for s in ("train", "cold_start", "test_id", "test_draw") for a in actors[s])
     assert all(a.startswith("o") for s in ("test_actors", "test_ood") for a in actors[s])
     assert all(c.meta["shift"] == sorted(synth.OOD_FACTORS) for c in clips if c.split == "test_ood")
     assert all(c.meta["shift"] == ["actors"] for c in clips if c.split == "test_actors")
@@ -254,6 +256,26 @@ def test_difficulty_knobs_default_to_the_standard_set_and_strengthen_cues():
         assert plan["timing"]["onset"] == 0.0
         assert 1.0 <= plan["intensity"]["video"] <= 1.5 and 1.0 <= plan["intensity"]["audio"] <= 1.5
         assert plan["label"] == synth.plan_clip(0, "train", i)["label"]
+
+
+def test_test_draw_is_drawn_with_its_own_seed_and_never_with_the_training_one(dataset, tmp_path):
+    """test_draw's clips are the plans of the draw seed (same distribution, nothing shifted): its actors'
+    faces and voices are new draws, unlike test_id's, which are train's; a draw seed equal to the training
+    seed (or none) is refused."""
+    _, clips = dataset
+    draw = [c for c in clips if c.split == "test_draw"]
+    assert [c.meta["seed"] for c in draw] == [synth.plan_clip(DRAW_SEED, "test_draw", i)["clip_seed"]
+                                              for i in range(N_TEST)]
+    assert all("shift" not in c.meta for c in draw)
+    f0 = {c.meta["actor"]: c.meta["nuisance"]["f0_hz"] for c in clips if c.split == "train"}
+    for c in clips:
+        if c.split == "test_id" and c.meta["actor"] in f0:  # the training actor's own voice
+            assert c.meta["nuisance"]["f0_hz"] == f0[c.meta["actor"]]
+    redrawn = [c for c in draw if c.meta["actor"] in f0]
+    assert redrawn and all(c.meta["nuisance"]["f0_hz"] != f0[c.meta["actor"]] for c in redrawn)
+    for bad in (SEED, None):
+        with pytest.raises(ValueError, match="draw_seed"):
+            synth.generate(tmp_path, n_train=0, n_cold_start=0, n_test=0, seed=SEED, n_draw=1, draw_seed=bad)
 
 
 def test_default_shift_comes_from_the_split_table():

@@ -36,6 +36,8 @@ class DataStageConfig(StageConfig):
     n_train: int = knob(1400, "SynthEmo clips in train (label only)")
     n_cold_start: int = knob(140, "SynthEmo clips with reasoning text (cold_start)")
     n_test: int = knob(210, "SynthEmo clips in each of test_id, test_actors and test_ood")
+    n_draw: int = knob(0, "SynthEmo clips in test_draw, a new draw made with draw_seed (new faces, voices, clips); 0: none")
+    draw_seed: int = knob(1000, "master seed of test_draw; must differ from seed (a seed never used in training)")
     duration: float = knob(1.5, "SynthEmo clip length in seconds")
     fps: int = knob(8, "SynthEmo video frame rate")
     size: int = knob(112, "SynthEmo frame size in pixels")
@@ -69,7 +71,7 @@ def data_stage(run: RunFolder, config: DataStageConfig) -> DataStageResult:
     else:
         path = synth.generate(run.data, n_train=cfg.n_train, n_cold_start=cfg.n_cold_start, n_test=cfg.n_test,
                               seed=cfg.seed, duration=cfg.duration, fps=cfg.fps, size=cfg.size,
-                              workers=cfg.workers or None)
+                              workers=cfg.workers or None, n_draw=cfg.n_draw, draw_seed=cfg.draw_seed)
     clips = read_manifest(path)
     durations = clip_durations(clips, on_error=cfg.on_error)
     splits: dict[str, int] = {}

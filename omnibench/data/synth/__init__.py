@@ -75,7 +75,7 @@ from omnibench.data.synth.cues import (
 
 #: the names loaded on first use, by module (see the docstring)
 _LAZY_MODULES: dict[str, tuple[str, ...]] = {
-    "plan": ("CUE_JITTER", "OOD_FACTORS", "SPLITS", "TEST_SPLITS", "SynthConfig", "clip_seed", "default_shift",
+    "plan": ("CUE_JITTER", "DRAW_SPLIT", "OOD_FACTORS", "SPLITS", "TEST_SPLITS", "SynthConfig", "clip_seed", "default_shift",
              "plan_clip"),
     "video": ("render_frames",),
     "audio": ("render_audio",),
@@ -114,6 +114,7 @@ __all__ = [
     "CONDITIONS",
     "CUE_JITTER",
     "CUE_LEXICON",
+    "DRAW_SPLIT",
     "GENERATOR_VERSION",
     "LABELS",
     "NEUTRAL_PHRASES",

@@ -25,7 +25,7 @@ import numpy as np
 from omnibench.data.manifest import Clip, read_manifest, write_manifest
 from omnibench.data.synth.audio import render_audio
 from omnibench.data.synth.cues import CONDITIONS, LABELS, reasoning_text
-from omnibench.data.synth.plan import OOD_FACTORS, SPLITS, SynthConfig, default_shift, plan_clip
+from omnibench.data.synth.plan import DRAW_SPLIT, OOD_FACTORS, SPLITS, SynthConfig, default_shift, plan_clip
 from omnibench.data.synth.video import render_frames
 from omnibench.io import atomic_path, atomic_write_text
 
@@ -175,6 +175,8 @@ def generate(
     ood_shift: Sequence[str] = OOD_FACTORS,
     resume: bool = True,
     progress: bool = False,
+    n_draw: int = 0,
+    draw_seed: int | None = None,
     **difficulty,
 ) -> Path:
     """Generate SynthEmo under ``out_dir`` and return the path of ``out_dir/manifest.jsonl``.
@@ -187,15 +189,21 @@ def generate(
         workers: processes (default: the CPUs available).
         ood_shift: the OOD factors ``test_ood`` shifts (default all of :data:`OOD_FACTORS`).
         resume: keep existing files made with the same parameters.
+        n_draw, draw_seed: clips in ``test_draw`` (none by default), drawn with master seed ``draw_seed``
+            (not ``seed``): new actors' faces and voices and new clips of the same distribution.
         difficulty: other :class:`SynthConfig` fields, e.g. ``min_intensity=0.8, max_onset=0.0``
             (stronger, earlier expressions: an easier set).
     """
+    if n_draw and (draw_seed is None or int(draw_seed) == int(seed)):
+        raise ValueError(f"n_draw={n_draw} needs a draw_seed other than the training seed {seed} (got {draw_seed}): "
+                         f"{DRAW_SPLIT} is drawn with a seed never used in training")
     cfg = SynthConfig(duration=duration, fps=fps, size=size, **difficulty)
-    counts = {"train": n_train, "cold_start": n_cold_start}  # every other split is a test split
+    counts = {"train": n_train, "cold_start": n_cold_start, DRAW_SPLIT: n_draw}  # others: n_test
     clips: list[Clip] = []
     for split in SPLITS:
         shift = ood_shift if split == "test_ood" else default_shift(split)
-        clips += generate_split(out_dir, split, counts.get(split, n_test), seed, shift, cfg, workers, resume,
+        split_seed = int(draw_seed) if split == DRAW_SPLIT and n_draw else seed
+        clips += generate_split(out_dir, split, counts.get(split, n_test), split_seed, shift, cfg, workers, resume,
                                 progress)  # fmt: skip
     return write_manifest(clips, Path(out_dir) / "manifest.jsonl")
 
@@ -235,6 +243,8 @@ def add_synth_args(parser: argparse.ArgumentParser) -> None:
         "--n-test", type=int, default=210, help="clips in each of test_id, test_actors and test_ood (default 210)"
     )
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    parser.add_argument("--n-draw", type=int, default=0, help="clips in test_draw, drawn with --draw-seed (default 0)")
+    parser.add_argument("--draw-seed", type=int, default=1000, help="master seed of test_draw (default 1000)")
     parser.add_argument("--duration", type=float, default=1.5, help="clip length in seconds (default 1.5)")
     parser.add_argument("--fps", type=int, default=8, help="video frame rate (default 8)")
     parser.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
@@ -246,7 +256,7 @@ def cli_synth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     path = generate(args.out, args.n_train, args.n_cold_start, args.n_test, seed=args.seed, duration=args.duration,
                     fps=args.fps, size=args.size, workers=args.workers, resume=not args.no_resume,
-                    progress=sys.stderr.isatty())  # fmt: skip
+                    progress=sys.stderr.isatty(), n_draw=args.n_draw, draw_seed=args.draw_seed)  # fmt: skip
     table = summarize(path)
     print(table.to_string())
     print(

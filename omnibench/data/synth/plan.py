@@ -8,7 +8,9 @@ renderers (:mod:`~omnibench.data.synth.video`, :mod:`~omnibench.data.synth.audio
 per-clip pixel and sample noise, from their own streams of the same clip seed.
 
 Splits are one table (:data:`_SPLIT_TABLE`): a split's name, its seed code and the OOD factors it
-shifts by default; ``test_actors`` (unseen actors only) is such a row.
+shifts by default; ``test_actors`` (unseen actors only) is such a row.  ``test_draw`` shifts nothing:
+it is drawn with a different master seed (:data:`DRAW_SPLIT`, ``generate(n_draw=..., draw_seed=...)``), a
+new world of the same distribution -- the actors' faces and voices and every clip drawn afresh.
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ _SPLIT_TABLE: dict[str, tuple[int, tuple[str, ...]]] = {
     "test_id": (13, ()),
     "test_actors": (15, ("actors",)),
     "test_ood": (14, OOD_FACTORS),
+    "test_draw": (16, ()),
 }
+#: the split drawn with its own master seed (``generate``'s ``draw_seed``, never a training seed): the
+#: same distribution as ``test_id`` but new actors' faces and voices and new clips, so a score on it says
+#: whether a model learned SynthEmo or the one draw it was trained on
+DRAW_SPLIT = "test_draw"
 #: the evaluation splits, in table order (every split but the two training ones)
 TEST_SPLITS: tuple[str, ...] = tuple(s for s in _SPLIT_TABLE if s not in ("train", "cold_start"))
 SPLITS: tuple[str, ...] = tuple(_SPLIT_TABLE)
