@@ -160,6 +160,7 @@ def test_cli_base_builds_a_loadable_pretrained_base(tmp_path):
     assert rec["learning_rate"] == 0.004 and rec["max_grad_norm"] == 0.5 and rec["targets"] == "label"
     rows = [json.loads(line) for line in (out / "perception.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in rows] == ["towers", "towers", "describe", "describe"]
+    assert all(r["seconds"] >= 0 for r in rows) and rows[1]["seconds"] >= rows[0]["seconds"]  # time per stage
     with pytest.raises(FileNotFoundError, match="omnibench synth"):
         main(["base", "--manifest", str(tmp_path / "none.jsonl"), "--out", str(out)])
 

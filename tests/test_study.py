@@ -59,8 +59,12 @@ def _fake_unit(study_dir, seed, splits=("test_id", "test_actors"), war_offset=0.
 
 def test_two_seed_aggregation_matches_a_hand_computation(tmp_path):
     for seed in (0, 1):
-        _fake_unit(tmp_path, seed)
+        run = _fake_unit(tmp_path, seed)
+        if seed == 0:  # the base model's last tower read-outs; seed1 has none and is left out
+            merge_metrics(run.metrics_path, {"training": {"base": {"towers": {
+                "step": 1500, "loss": 0.1, "video_accuracy": 0.9, "audio_accuracy": 0.7}}}})
     study = aggregate_study(tmp_path, n_boot=200, seed=0)
+    assert study["towers"] == {"seed0": {"video": 0.9, "audio": 0.7}}
     assert [u["name"] for u in study["units"]] == ["seed0", "seed1"]
     assert study["checkpoints"] == ["cold_start", "label_sft", "grpo"]  # table order
     assert study["splits"] == ["test_id", "test_actors"]
@@ -90,6 +94,7 @@ def test_two_seed_aggregation_matches_a_hand_computation(tmp_path):
     assert on_disk["comparisons"]["grpo - label_sft"]["test_actors"]["war"]["frac_positive"] == 0.5
     page = (tmp_path / "study.html").read_text()
     assert all(k in page for k in ("grpo - cold_start", "grpo - label_sft", "cold_start - label_sft", "test_actors"))
+    assert "Tower read-outs" in page
 
 
 def test_aggregation_flags_missing_cells_and_a_table_that_disagrees_with_its_predictions(tmp_path):

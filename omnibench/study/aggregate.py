@@ -148,6 +148,12 @@ def aggregate_study(
             res["units"] = used
             comps.setdefault(key, {})[sp] = res
 
+    towers: dict = {}  # the tiny base model's tower read-outs (held-out linear probes), per unit
+    for n, r in runs.items():
+        last = ((r.read_metrics().get("training") or {}).get("base") or {}).get("towers") or {}
+        if any(f"{m}_accuracy" in last for m in ("video", "audio")):
+            towers[n] = {m: last.get(f"{m}_accuracy") for m in ("video", "audio")}
+
     study = {
         "name": study_dir.name,
         "units": [{"name": u.name, "seed": u.seed, "fold": u.fold, "path": str(runs[u.name].path)} for u in units],
@@ -156,6 +162,7 @@ def aggregate_study(
         "splits": splits,
         "cells": cells,
         "comparisons": comps,
+        "towers": towers,
         "method": {
             "cell": "mean over units of each unit's metrics.json figure; ci: Student-t 95% over units "
                     "(n - 1 df); *_boot_ci: two-level percentile bootstrap, units then clips",
@@ -198,6 +205,9 @@ def format_study(study: Mapping) -> str:
     for key, row in study.get("comparisons", {}).items():
         lines.append(f"{key:<24}" + "  ".join(
             f"{s}: {_pm(row[s]['war'])} (+ in {row[s]['war']['frac_positive']:.0%})" for s in splits if s in row))
+    if study.get("towers"):
+        lines.append("tower read-outs (video / audio): " + ", ".join(
+            f"{n} {_pct(t.get('video'))} / {_pct(t.get('audio'))}" for n, t in study["towers"].items()))
     return "\n".join(lines)
 
 
@@ -245,6 +255,12 @@ def render_study_html(study: Mapping) -> str:
                          f"<td>{w['frac_positive']:.0%}</td><td>{' / '.join(_pct(v) for v in w['per_seed'])}</td>"
                          f"<td>{_pm(u)}</td></tr>")
     parts.append("</table>")
+    if study.get("towers"):
+        parts.append("<h2>Tower read-outs</h2><p>The tiny base model's held-out linear read-outs of the face's and "
+                     "the voice's own emotion after perception pre-training (%).</p><table><tr><th>unit</th>"
+                     "<th>video</th><th>audio</th></tr>" + "".join(
+                         f"<tr><td>{e(n)}</td><td>{_pct(t.get('video'))}</td><td>{_pct(t.get('audio'))}</td></tr>"
+                         for n, t in study["towers"].items()) + "</table>")
     m = study.get("method", {})
     parts.append(f"<h2>Method</h2><p>{e(str(m.get('cell', '')))}.</p><p>{e(str(m.get('comparison', '')))}; "
                  f"{m.get('n_boot')} resamples, seed {m.get('bootstrap_seed')}.</p>")

@@ -14,7 +14,7 @@ COMPARISONS: tuple[tuple[str, str], ...] = (("grpo", "cold_start"), ("grpo", "la
 #: where ``--folds`` writes the fold: every source of ``data.sources`` (the protocol issue's shape)
 DEFAULT_FOLD_KEY = "data.sources.*.fold"
 #: the splits in table order when present (others follow in first-seen order)
-SPLIT_ORDER: tuple[str, ...] = ("test_id", "test_actors", "test_ood")
+SPLIT_ORDER: tuple[str, ...] = ("test_id", "test_actors", "test_ood", "test_draw")
 _RECIPE_COPY = "study_recipe.yaml"  # in a unit's run folder: the recipe that made it (reuse check)
 
 

@@ -28,6 +28,7 @@ logged (``history``) for the notebook's plot.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -193,6 +194,7 @@ def pretrain_encoders(
     model.train()
     bar = _bar(progress, cfg.steps, "tower pre-training")
     running = []
+    t0 = time.perf_counter()
     for step in range(cfg.steps):
         idx = rng.choice(train, cfg.batch_size, replace=False)
         feats = pooled_features(model, inputs.batch(idx))
@@ -205,7 +207,7 @@ def pretrain_encoders(
             acc = _accuracy(model, inputs, heads, val, val_y, 64) if n_val else {}
             model.train()
             _record(history, log_path, "towers", step + 1, running[-cfg.eval_every :], sched,
-                    **{f"{m}_accuracy": a for m, a in acc.items()})
+                    **{f"{m}_accuracy": a for m, a in acc.items()}, seconds=round(time.perf_counter() - t0, 1))
     if bar is not None:
         bar.close()
     model.train(was_training)
@@ -263,6 +265,7 @@ def pretrain_describer(
     running: list[float] = []
     order = rng.permutation(len(media))
     pos = 0
+    t0 = time.perf_counter()
     for step in range(cfg.describe_steps):
         if pos + cfg.describe_batch_size > len(order):  # epochs without replacement
             order, pos = rng.permutation(len(media)), 0
@@ -272,7 +275,8 @@ def pretrain_describer(
         _optimizer_step(model(**_on_model(model, batch)).loss, opt, sched, [params], cfg.describe_max_grad_norm,
                         running, bar)
         if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == cfg.describe_steps:
-            _record(history, log_path, "describe", step + 1, running[-cfg.eval_every :], sched)
+            _record(history, log_path, "describe", step + 1, running[-cfg.eval_every :], sched,
+                    seconds=round(time.perf_counter() - t0, 1))
     if bar is not None:
         bar.close()
     model.train(was_training)
@@ -303,7 +307,8 @@ def _bar(progress: bool, total: int, desc: str):
 
 
 def _record(history: list, log_path, stage: str, step: int, losses: list, sched, **extra) -> None:
-    """One history row (stage, step, mean of ``losses``, learning rate, ``extra``), also appended to ``log_path``."""
+    """One history row (stage, step, mean of ``losses``, learning rate, ``extra``: read-outs, seconds since the
+    stage began), also appended to ``log_path``."""
     row = {"stage": stage, "step": step, "loss": float(np.mean(losses)), "learning_rate": sched.get_last_lr()[0], **extra}
     history.append(row)
     if log_path:
