@@ -1,9 +1,9 @@
-"""Do judge-free reasoning rewards make the stated reasoning true to the input? (issue 16)
+"""Do judge-free reasoning rewards make the stated reasoning true to the input, and at what cost? (issues 16, 22)
 
-Two arms over the same seeds, same budget: GRPO with accuracy + format (the demo's study,
-``runs/study_demo``) against accuracy + format + grounding + consistency. The second arm reuses each
-seed's data and cold-start checkpoints from the first (they are identical: only the GRPO rewards
-differ) and re-runs the pipeline from the GRPO stage. Per seed it reads, from the run folders:
+Arms over the same seeds, same budget: GRPO with accuracy + format (the demo's study, ``runs/study_demo``)
+against accuracy + format + ``w`` x grounding + ``w`` x consistency for each weight ``w`` of a sweep. An
+arm reuses each seed's data and cold-start checkpoints from the base study (they are identical: only the
+GRPO rewards differ) and re-runs the pipeline from the GRPO stage. Per seed it reads, from the run folders:
 
 * ``absent_cite``: the rate of reasoning that cites an absent modality on video-only and audio-only
   inputs (the GRPO model's single-modality predictions of 04_evaluate; 1 - the grounding reward);
@@ -11,13 +11,19 @@ differ) and re-runs the pipeline from the GRPO stage. Per seed it reads, from th
 * ``faithfulness``: stated vs measured dominant modality (agreement, correlation), from 05_attribution;
 * ``war`` / ``uar`` of the GRPO checkpoint; ``s_per_step`` of GRPO training.
 
-and writes ``benchmarks/results/reasoning_rewards.json``: every figure per arm as a mean with a t-CI
-over seeds, and the paired difference (grounded - base) with its CI and the fraction of seeds where it
-is positive.
+``compare`` writes every figure per arm as a mean with a t-CI over seeds and the paired difference
+(arm - base: mean, t-CI over seeds, fraction of seeds where it is positive), the WAR difference also with
+the study's paired two-level bootstrap (seeds, then each seed's clips, the same draw for both arms), and
+``choice``: the arm with the fewest absent-modality citations among those costing at most ``--max-cost``
+of test_id WAR (mean paired difference), or null and why.
 
-    python experiments/reasoning_rewards.py run --base runs/study_demo --name study_grounded --jobs 2
-    python experiments/reasoning_rewards.py compare --base runs/study_demo --arm runs/study_grounded
+    python experiments/reasoning_rewards.py run --base runs/study_demo --weights 0.1,0.3,1.0 --jobs 2
+    python experiments/reasoning_rewards.py compare --base runs/study_demo --weights 0.1,0.3,1.0 \
+        --out benchmarks/results/reward_sweep.json
     python experiments/reasoning_rewards.py figures runs/demo      # one run folder's figures
+
+(The older single-arm comparison, weight 1.0 on the 600-step recipe, is
+``benchmarks/results/reasoning_rewards.json``.)
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -40,16 +47,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import arms
 from arms import units
 
-GROUNDED_REWARDS = {"accuracy": 1.0, "format": 1.0, "grounding": 1.0, "consistency": 1.0}
-#: the grounded arm's change to the base recipe
-GROUNDED = ["grpo.rewards=" + json.dumps(GROUNDED_REWARDS)]
+BASE_REWARDS = {"accuracy": 1.0, "format": 1.0}
+SPLITS = ("test_id", "test_actors", "test_ood", "test_draw")
 
 
-def run_arm(base: Path, name: str, runs_dir: Path, jobs: int) -> Path:
-    return arms.run_arm(base, runs_dir / name, GROUNDED, jobs)
+def arm_rewards(weight: float) -> dict[str, float]:
+    """The rewards of the arm with grounding and consistency weighted ``weight`` each."""
+    return {**BASE_REWARDS, "grounding": float(weight), "consistency": float(weight)}
 
 
-def unit_figures(run_dir: Path, splits=("test_id", "test_actors", "test_ood")) -> dict:
+def arm_path(base: Path, weight: float, runs_dir: Path | None = None) -> Path:
+    """Where the arm of ``weight`` lives: ``<runs_dir>/<base name>_rw<weight>``."""
+    return (runs_dir or base.parent) / f"{base.name}_rw{weight:g}"
+
+
+def parse_weights(text: str) -> list[float]:
+    weights = [float(w) for w in str(text).split(",") if w.strip()]
+    if not weights or any(w <= 0 for w in weights):
+        raise SystemExit(f"--weights {text!r}: give positive weights, e.g. 0.1,0.3,1.0")
+    return weights
+
+
+def run_sweep(base: Path, weights, runs_dir: Path | None = None, jobs: int = 2) -> list[Path]:
+    """Every weight's arm (resumable: units already run with the same recipe are kept)."""
+    todo = {arm_path(base, w, runs_dir): ["grpo.rewards=" + json.dumps(arm_rewards(w))] for w in weights}
+    arms.run_arms(base, todo, jobs)
+    return list(todo)
+
+
+def unit_figures(run_dir: Path, splits=SPLITS) -> dict:
     run = RunFolder(run_dir, create=False)
     metrics = run.read_metrics()
     out: dict = {}
@@ -94,38 +120,112 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return flat
 
 
-def compare(base: Path, arm: Path) -> dict:
-    common = [u for u in units(base) if u in units(arm)]
+def _absent_cite(figures: dict, split: str = "test_id") -> float | None:
+    """Mean of an arm's absent-modality citation rates (video-only and audio-only inputs) on ``split``."""
+    rates = [figures[f"{split}.absent_cite_{m}_only"]["arm"]["mean"] for m in ("video", "audio")
+             if f"{split}.absent_cite_{m}_only" in figures]
+    return float(np.mean(rates)) if rates else None
+
+
+def _war_bootstrap(base: Path, arm: Path, common: list[str], n_boot: int) -> dict:
+    """Per split: arm - base GRPO WAR/UAR with the study's paired two-level bootstrap on the same clips."""
+    from omnibench.labels import DFEW7
+    from omnibench.stats import paired_bootstrap_seeds_clips
+    from omnibench.study.aggregate import clip_correctness
+
+    out = {}
+    for split in SPLITS:
+        pairs = [(clip_correctness(RunFolder(arm / u, create=False), "grpo", split),
+                  clip_correctness(RunFolder(base / u, create=False), "grpo", split)) for u in common]
+        if any(a is None or b is None for a, b in pairs):
+            continue
+        codes = {g: i for i, g in enumerate(DFEW7)}
+        groups = []
+        for a, b in pairs:
+            if set(a) != set(b):
+                raise SystemExit(f"{arm}: predictions on {split} cover other clips than {base}'s; re-run 04_evaluate")
+            ids = sorted(a)
+            groups.append((np.array([codes.setdefault(a[i][0], len(codes)) for i in ids]),
+                           np.array([a[i][1] for i in ids]), np.array([b[i][1] for i in ids])))
+        out[split] = paired_bootstrap_seeds_clips(groups, len(codes), n_boot=n_boot, seed=0)
+    return out
+
+
+def compare(base: Path, arm_paths: dict[str, Path], rewards: dict[str, dict] | None = None,
+            max_cost: float = 0.01, n_boot: int = 1000) -> dict:
+    """Each arm against ``base`` on the seeds both finished; ``choice`` as the module docstring says."""
+    common = [u for u in units(base) if all(u in units(p) for p in arm_paths.values())]
     if not common:
-        raise SystemExit(f"no seed units in both {base} and {arm}")
-    per = {name: {u: _flatten(unit_figures(path / u)) for u in common} for name, path in (("base", base), ("grounded", arm))}
-    keys = sorted(set.intersection(*(set(f) for figs in per.values() for f in figs.values())))
-    result = {"units": common, "arms": {"base": str(base), "grounded": str(arm)},
-              "rewards": {"base": {"accuracy": 1.0, "format": 1.0}, "grounded": GROUNDED_REWARDS}, "figures": {}}
-    for key in keys:
-        b = [per["base"][u][key] for u in common]
-        g = [per["grounded"][u][key] for u in common]
-        diff = [y - x for x, y in zip(b, g)]
-        result["figures"][key] = {"base": mean_ci_over_seeds(b), "grounded": mean_ci_over_seeds(g),
-                                  "difference": {**mean_ci_over_seeds(diff),
-                                                 "frac_positive": float(np.mean([d > 0 for d in diff]))}}
+        raise SystemExit(f"no seed unit finished in {base} and in every arm ({', '.join(map(str, arm_paths.values()))})")
+    base_figs = {u: _flatten(unit_figures(base / u)) for u in common}
+    result: dict = {"units": common, "base": {"path": str(base), "rewards": BASE_REWARDS}, "arms": {},
+                    "method": {"figure": "mean over seeds, Student-t 95% CI (n - 1 df)",
+                               "difference": "arm - base per seed on the same data and cold start; mean, t-CI, "
+                                             "share of seeds > 0",
+                               "war_bootstrap": "paired two-level percentile bootstrap (seeds, then clips)",
+                               "choice": f"fewest absent-modality citations (test_id, mean of video-only and "
+                                         f"audio-only) among arms whose test_id WAR difference >= -{max_cost}",
+                               "n_boot": n_boot}}
+    for name, path in arm_paths.items():
+        arm_figs = {u: _flatten(unit_figures(path / u)) for u in common}
+        keys = sorted(set.intersection(*(set(f) for f in (*base_figs.values(), *arm_figs.values()))))
+        figures = {}
+        for key in keys:
+            b = [base_figs[u][key] for u in common]
+            a = [arm_figs[u][key] for u in common]
+            diff = [y - x for x, y in zip(b, a)]
+            figures[key] = {"base": mean_ci_over_seeds(b), "arm": mean_ci_over_seeds(a),
+                            "difference": {**mean_ci_over_seeds(diff),
+                                           "frac_positive": float(np.mean([d > 0 for d in diff]))}}
+        result["arms"][name] = {"path": str(path), "rewards": (rewards or {}).get(name), "figures": figures,
+                                "war_bootstrap": _war_bootstrap(base, path, common, n_boot)}
+    result["choice"] = choose(result, max_cost)
     result["machine"] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                         "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
+                         "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                         "cores": os.cpu_count()}
     return result
+
+
+def choose(result: dict, max_cost: float = 0.01) -> dict:
+    """The arm with the fewest absent-modality citations among those costing at most ``max_cost`` of
+    test_id WAR and citing less than the base; else ``{"arm": None, "why": ...}``."""
+    base_cite = None
+    rows = []
+    for name, arm in result["arms"].items():
+        figs = arm["figures"]
+        if "test_id.war" not in figs:
+            continue
+        cite = _absent_cite(figs)
+        base_rates = [figs[f"test_id.absent_cite_{m}_only"]["base"]["mean"] for m in ("video", "audio")
+                      if f"test_id.absent_cite_{m}_only" in figs]
+        base_cite = float(np.mean(base_rates)) if base_rates else base_cite
+        rows.append({"arm": name, "war_cost": -figs["test_id.war"]["difference"]["mean"], "absent_cite": cite})
+    ok = [r for r in rows if r["war_cost"] <= max_cost and r["absent_cite"] is not None
+          and (base_cite is None or r["absent_cite"] < base_cite)]
+    if ok:
+        best = min(ok, key=lambda r: (r["absent_cite"], r["war_cost"]))
+        return {**best, "base_absent_cite": base_cite, "max_cost": max_cost, "candidates": rows}
+    why = "; ".join(f"{r['arm']} costs {100 * r['war_cost']:+.1f} WAR points (cites absent {r['absent_cite']})"
+                    for r in rows) or "no arm has test_id figures"
+    return {"arm": None, "why": f"no arm costs at most {100 * max_cost:.0f} WAR point(s) and cites less: {why}",
+            "base_absent_cite": base_cite, "max_cost": max_cost, "candidates": rows}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="the grounded arm, reusing the base study's data and cold-start stages")
+    r = sub.add_parser("run", help="the weights' arms, reusing the base study's data and cold-start stages")
     r.add_argument("--base", required=True, type=Path)
-    r.add_argument("--name", default="study_grounded")
-    r.add_argument("--runs-dir", default=Path("runs"), type=Path)
+    r.add_argument("--weights", default="0.1,0.3,1.0", help="grounding = consistency weights, comma-separated")
+    r.add_argument("--runs-dir", default=None, type=Path, help="where the arms go (default: beside --base)")
     r.add_argument("--jobs", type=int, default=2)
-    c = sub.add_parser("compare", help="per-seed figures of both arms and their paired differences")
+    c = sub.add_parser("compare", help="per-seed figures of every arm and their paired differences to the base")
     c.add_argument("--base", required=True, type=Path)
-    c.add_argument("--arm", required=True, type=Path)
-    c.add_argument("--out", default=Path("benchmarks/results/reasoning_rewards.json"), type=Path)
+    c.add_argument("--weights", default="0.1,0.3,1.0")
+    c.add_argument("--runs-dir", default=None, type=Path)
+    c.add_argument("--max-cost", type=float, default=0.01, help="test_id WAR an acceptable arm may lose (0.01: 1 point)")
+    c.add_argument("--n-boot", type=int, default=1000)
+    c.add_argument("--out", default=Path("benchmarks/results/reward_sweep.json"), type=Path)
     f = sub.add_parser("figures", help="the same figures for one run folder (e.g. an older runs/demo)")
     f.add_argument("run", type=Path)
     args = parser.parse_args(argv)
@@ -133,15 +233,22 @@ def main(argv=None) -> int:
         for key, value in sorted(_flatten(unit_figures(args.run)).items()):
             print(f"{key:<40} {value:.3f}")
         return 0
+    weights = parse_weights(args.weights)
     if args.cmd == "run":
-        print(run_arm(args.base, args.name, args.runs_dir, args.jobs))
+        for path in run_sweep(args.base, weights, args.runs_dir, args.jobs):
+            print(path)
         return 0
-    result = compare(args.base, args.arm)
+    paths = {f"rw{w:g}": arm_path(args.base, w, args.runs_dir) for w in weights}
+    result = compare(args.base, paths, {f"rw{w:g}": arm_rewards(w) for w in weights}, args.max_cost, args.n_boot)
     write_json(args.out, result)
-    for key, f in result["figures"].items():
-        d = f["difference"]
-        print(f"{key:<40} base {f['base']['mean']:.3f}  grounded {f['grounded']['mean']:.3f}  "
-              f"diff {d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]  >0 in {d['frac_positive']:.0%}")
+    for name, arm in result["arms"].items():
+        for key in ("test_id.war", "test_id.absent_cite_video_only", "test_id.absent_cite_audio_only",
+                    "test_id.consistency", "test_id.faithfulness_agreement"):
+            if key in arm["figures"]:
+                f, d = arm["figures"][key], arm["figures"][key]["difference"]
+                print(f"{name:<7} {key:<34} base {f['base']['mean']:.3f}  arm {f['arm']['mean']:.3f}  "
+                      f"diff {d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]  >0 in {d['frac_positive']:.0%}")
+    print("choice:", result["choice"].get("arm") or result["choice"].get("why"))
     print(f"written: {args.out}")
     return 0
 
