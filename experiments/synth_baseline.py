@@ -101,6 +101,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--c", type=float, default=0.05, help="inverse L2 regularisation of the classifier")
     ap.add_argument("--no-diagnosis", action="store_true")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON file collecting one result per --seed (merged into it, with the mean and t-CI over seeds)")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -162,7 +164,28 @@ def main(argv=None) -> dict:
         "features_s": round(t_feat, 1),
     }
     print(json.dumps(result))
+    if args.out:
+        _merge_out(args.out, args.seed, result, args.work)
     return result
+
+
+def _merge_out(path: Path, seed: int, result: dict, work: str) -> None:
+    """Put ``result`` under ``per_seed[seed]`` of ``path`` and recompute the mean and t-CI over its seeds."""
+    import datetime as dt
+    import platform
+
+    from omnibench.io import read_json, write_json
+    from omnibench.stats import mean_ci_over_seeds
+
+    obj = read_json(path, default={}) if path.is_file() else {}
+    obj.setdefault("per_seed", {})[str(seed)] = {**result, "work": str(work),
+                                                 "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                                 "cpu": platform.processor() or platform.machine()}
+    runs = list(obj["per_seed"].values())
+    keys = [k for k, v in runs[0].items() if isinstance(v, float) and k.startswith("test_")]
+    obj["mean_ci"] = {k: mean_ci_over_seeds([r.get(k) for r in runs]) for k in keys}
+    obj["seeds"] = sorted(int(k) for k in obj["per_seed"])
+    write_json(path, obj)
 
 
 if __name__ == "__main__":
