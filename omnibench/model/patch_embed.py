@@ -6,8 +6,8 @@ product of a flattened patch with a flattened filter, i.e. ``patches @ weight.vi
 On the CPU the convolution (oneDNN) was the largest single cost of the tiny model's vision step:
 ``torch.profiler`` gave ``convolution_backward`` 29% and ``mkldnn_convolution`` 14% of self CPU
 time of a perception pre-training step's vision forward and backward (2 AMD EPYC cores,
-2026-12-02); the matrix product does the same in about half the time
-(``benchmarks/bench_patch_embed.py``).
+2026-12-02); with the matrix product a whole perception step of 32 clips is 1.25x faster
+(``benchmarks/bench_tower_attention.py --feature patch_embed``, ``benchmarks/results/patch_embed.json``).
 
 :func:`matmul_patch_embed` swaps the patch embedding's ``forward`` on the module (the weights stay
 the ``Conv3d``'s, so checkpoints load and save unchanged). The result is the convolution's up to
