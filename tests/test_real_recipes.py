@@ -148,5 +148,5 @@ def test_model_card_describes_the_model_and_its_plain_transformers_snippet_loads
     clips = read_manifest(synthemo, split="cold_start")[:2]
     media = MediaStore(clips, ours.config.omnibench_decode).decode(clips)
     batch = build_inputs(processor, media, [ALL] * len(media))
-    with torch.no_grad():
-        assert torch.allclose(plain(**batch).logits, ours(**batch).logits)
+    with torch.no_grad():  # ours runs the patch embedding as a matmul: the same weights, float rounding apart
+        torch.testing.assert_close(plain(**batch).logits, ours(**batch).logits, rtol=1e-4, atol=1e-5)
