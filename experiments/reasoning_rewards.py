@@ -120,15 +120,17 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _absent_cite(figures: dict, split: str = "test_id") -> float | None:
-    """Mean of an arm's absent-modality citation rates (video-only and audio-only inputs) on ``split``."""
-    rates = [figures[f"{split}.absent_cite_{m}_only"]["arm"]["mean"] for m in ("video", "audio")
+def _absent_cite(figures: dict, split: str = "test_id", side: str = "arm") -> float | None:
+    """Mean of the absent-modality citation rates (video-only and audio-only inputs) on ``split`` of the
+    arm (``side="arm"``) or of the base (``side="base"``)."""
+    rates = [figures[f"{split}.absent_cite_{m}_only"][side]["mean"] for m in ("video", "audio")
              if f"{split}.absent_cite_{m}_only" in figures]
     return float(np.mean(rates)) if rates else None
 
 
-def _war_bootstrap(base: Path, arm: Path, common: list[str], n_boot: int) -> dict:
-    """Per split: arm - base GRPO WAR/UAR with the study's paired two-level bootstrap on the same clips."""
+def _war_bootstrap(base: Path, arm: Path, common: list[str], n_boot: int, missing: list[str]) -> dict:
+    """Per split: arm - base GRPO WAR/UAR with the study's paired two-level bootstrap on the same clips;
+    a split some unit has no full-input GRPO predictions for is left out and named in ``missing``."""
     from omnibench.labels import DFEW7
     from omnibench.stats import paired_bootstrap_seeds_clips
     from omnibench.study.aggregate import clip_correctness
@@ -137,7 +139,10 @@ def _war_bootstrap(base: Path, arm: Path, common: list[str], n_boot: int) -> dic
     for split in SPLITS:
         pairs = [(clip_correctness(RunFolder(arm / u, create=False), "grpo", split),
                   clip_correctness(RunFolder(base / u, create=False), "grpo", split)) for u in common]
-        if any(a is None or b is None for a, b in pairs):
+        lacking = [f"{folder / u}: predictions grpo/{split}" for u, (a, b) in zip(common, pairs)
+                   for folder, p in ((arm, a), (base, b)) if p is None]
+        if lacking:
+            missing += lacking if len(lacking) < 2 * len(common) else []  # a split nobody evaluated is not missing
             continue
         codes = {g: i for i, g in enumerate(DFEW7)}
         groups = []
@@ -168,7 +173,9 @@ def compare(base: Path, arm_paths: dict[str, Path], rewards: dict[str, dict] | N
                                "n_boot": n_boot}}
     for name, path in arm_paths.items():
         arm_figs = {u: _flatten(unit_figures(path / u)) for u in common}
-        keys = sorted(set.intersection(*(set(f) for f in (*base_figs.values(), *arm_figs.values()))))
+        every = [*base_figs.values(), *arm_figs.values()]
+        keys = sorted(set.intersection(*(set(f) for f in every)))
+        missing = sorted(set.union(*(set(f) for f in every)) - set(keys))  # in some units' folders only
         figures = {}
         for key in keys:
             b = [base_figs[u][key] for u in common]
@@ -177,8 +184,9 @@ def compare(base: Path, arm_paths: dict[str, Path], rewards: dict[str, dict] | N
             figures[key] = {"base": mean_ci_over_seeds(b), "arm": mean_ci_over_seeds(a),
                             "difference": {**mean_ci_over_seeds(diff),
                                            "frac_positive": float(np.mean([d > 0 for d in diff]))}}
+        boot = _war_bootstrap(base, path, common, n_boot, missing)
         result["arms"][name] = {"path": str(path), "rewards": (rewards or {}).get(name), "figures": figures,
-                                "war_bootstrap": _war_bootstrap(base, path, common, n_boot)}
+                                "war_bootstrap": boot, "missing": missing}
     result["choice"] = choose(result, max_cost)
     result["machine"] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                          "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
@@ -189,17 +197,11 @@ def compare(base: Path, arm_paths: dict[str, Path], rewards: dict[str, dict] | N
 def choose(result: dict, max_cost: float = 0.01) -> dict:
     """The arm with the fewest absent-modality citations among those costing at most ``max_cost`` of
     test_id WAR and citing less than the base; else ``{"arm": None, "why": ...}``."""
-    base_cite = None
-    rows = []
-    for name, arm in result["arms"].items():
-        figs = arm["figures"]
-        if "test_id.war" not in figs:
-            continue
-        cite = _absent_cite(figs)
-        base_rates = [figs[f"test_id.absent_cite_{m}_only"]["base"]["mean"] for m in ("video", "audio")
-                      if f"test_id.absent_cite_{m}_only" in figs]
-        base_cite = float(np.mean(base_rates)) if base_rates else base_cite
-        rows.append({"arm": name, "war_cost": -figs["test_id.war"]["difference"]["mean"], "absent_cite": cite})
+    rows = [{"arm": name, "war_cost": -arm["figures"]["test_id.war"]["difference"]["mean"],
+             "absent_cite": _absent_cite(arm["figures"])}
+            for name, arm in result["arms"].items() if "test_id.war" in arm["figures"]]
+    first = next(iter(result["arms"].values()), {"figures": {}})  # every arm has the same base column
+    base_cite = _absent_cite(first["figures"], side="base")
     ok = [r for r in rows if r["war_cost"] <= max_cost and r["absent_cite"] is not None
           and (base_cite is None or r["absent_cite"] < base_cite)]
     if ok:
@@ -248,6 +250,9 @@ def main(argv=None) -> int:
                 f, d = arm["figures"][key], arm["figures"][key]["difference"]
                 print(f"{name:<7} {key:<34} base {f['base']['mean']:.3f}  arm {f['arm']['mean']:.3f}  "
                       f"diff {d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]  >0 in {d['frac_positive']:.0%}")
+    for name, arm in result["arms"].items():
+        if arm["missing"]:
+            print(f"{name}: left out, not in every unit: {', '.join(arm['missing'])}")
     print("choice:", result["choice"].get("arm") or result["choice"].get("why"))
     print(f"written: {args.out}")
     return 0

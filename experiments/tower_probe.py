@@ -1,8 +1,10 @@
 """Voice-tower probe (issue 22): the demo's tower pre-training, audio tower only, on one run's train clips.
 
 Trains the tiny thinker's audio tower and a linear read-out of each clip's voice emotion (meta
-``audio_label``) exactly as ``omnibench.tiny.perception.pretrain_encoders`` does (same split of 10% held
-out, batch, AdamW, linear-decay schedule, 1,500 steps), one CPU thread, and prints one JSON line: the
+``audio_label``) with ``omnibench.tiny.perception.pretrain_encoders``' recipe (the same 10% held out,
+batch, AdamW, linear-decay schedule, 1,500 steps; the face tower is left out, and the head is
+initialised from its own generator, so a run is not bit-for-bit the audio half of a pre-training run),
+one CPU thread, and prints one JSON line: the
 mean training loss and held-out read-out every 300 steps, and the accuracy on 280 training clips.
 ``hseed`` re-seeds the read-out head only (everything else fixed), which measures how much of the
 spread over seeds is the training's own instability.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omnibench.io import write_json, write_jsonl
+from omnibench.io import read_json, write_json, write_jsonl
 from omnibench.rewards import consistency_reward, grounding_reward
 from omnibench.run import STAGES, RunFolder, merge_metrics
 
@@ -78,7 +78,13 @@ def test_sweep_compare_pairs_seeds_and_chooses_the_cheapest_truthful_arm(tmp_pat
 def test_sweep_choice_is_none_with_a_reason_when_every_arm_costs_accuracy(tmp_path):
     base = _study(tmp_path, "study", [([1, 1, 1, 1], 2), ([1, 1, 1, 1], 2)])
     arm = _study(tmp_path, "study_rw0.3", [([1, 1, 1, 0], 0), ([1, 1, 1, 1], 0)])  # -12.5 points on average
-    choice = rr.compare(base, {"rw0.3": arm}, n_boot=0)["choice"]
+    metrics = read_json(arm / "seed1" / "metrics.json")
+    write_json(arm / "seed1" / "metrics.json", {k: v for k, v in metrics.items() if k != "attribution"})
+    res = rr.compare(base, {"rw0.3": arm}, n_boot=0)
+    choice = res["choice"]
     assert choice["arm"] is None and "rw0.3 costs +12.5 WAR points" in choice["why"]
+    # a figure one unit lacks is left out and named, not averaged over the units that have it
+    assert res["arms"]["rw0.3"]["missing"] == ["test_id.faithfulness_agreement"]
+    assert "test_id.faithfulness_agreement" not in res["arms"]["rw0.3"]["figures"]
     with pytest.raises(SystemExit, match="weights"):
         rr.parse_weights("0.1,-1")
